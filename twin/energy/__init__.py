@@ -1,0 +1,12 @@
+"""The electricity network: tables, MATPOWER I/O, power flow and security analysis."""
+
+from .compile import SlackError, compile_grid
+from .grid import Grid
+from .matpower import MatpowerFormatError, read_matpower, write_matpower
+from .powerflow import PowerFlowWarning, power_flow
+from .results import PowerFlowResult
+
+__all__ = [
+    "Grid", "read_matpower", "write_matpower", "MatpowerFormatError", "power_flow", "PowerFlowResult",
+    "PowerFlowWarning", "SlackError", "compile_grid",
+]

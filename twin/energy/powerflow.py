@@ -1,0 +1,319 @@
+"""AC (Newton-Raphson) and DC power flow over a :class:`Grid`, with MATPOWER's case semantics."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from .compile import CompiledGrid, compile_grid
+from .grid import Grid
+from .newton import newton_raphson
+from .results import PowerFlowResult
+
+__all__ = ["power_flow", "PowerFlowWarning"]
+
+
+class PowerFlowWarning(UserWarning):
+    """A power flow did not converge, or buses were left de-energised."""
+
+
+def power_flow(
+    grid: Grid,
+    method: Literal["ac", "dc"] = "ac",
+    *,
+    init: Literal["dc", "flat", "case"] = "dc",
+    tol: float = 1e-8,
+    max_iter: int = 20,
+    enforce_q_limits: bool = False,
+) -> PowerFlowResult:
+    """Solve the power flow of ``grid`` and return a :class:`PowerFlowResult`.
+
+    ``method="ac"``: full Newton-Raphson in polar form.  ``init`` picks the start
+    point: ``"flat"`` (1 p.u., reference angles), ``"dc"`` (DC angles) or ``"case"``
+    (the bus table's ``vm_pu``/``va_deg``, MATPOWER's default); generator voltage
+    set points always apply at PV and reference buses.  ``tol`` is the largest
+    allowed P or Q mismatch in p.u. of ``grid.base_mva`` (1e-8 p.u. = 1e-6 MW at
+    100 MVA); ``max_iter`` caps the Newton iterations.  With
+    ``enforce_q_limits`` a generator outside [q_min_mvar, q_max_mvar] is fixed
+    at its limit, its bus becomes PQ and the flow is solved again (MATPOWER's
+    ``ENFORCE_Q_LIMS``; reference-bus generators are not limited).
+
+    ``method="dc"``: the linear DC approximation (MATPOWER's ``rundcpf``).
+
+    Non-convergence returns ``converged=False`` with the worst bus and its
+    mismatch and emits a :class:`PowerFlowWarning`.  Every energised island
+    needs a reference bus (:class:`~twin.energy.compile.SlackError` otherwise);
+    islands without any generator are left de-energised (NaN voltages).
+    """
+    if method not in ("ac", "dc"):
+        raise ValueError(f"power_flow: method must be 'ac' or 'dc', got {method!r}")
+    if init not in ("dc", "flat", "case"):
+        raise ValueError(f"power_flow: init must be 'dc', 'flat' or 'case', got {init!r}")
+    if not tol > 0 or max_iter < 1:
+        raise ValueError("power_flow: tol must be positive and max_iter at least 1")
+    t0 = time.perf_counter()
+    cg = compile_grid(grid)
+    messages = _deenergised_messages(cg)
+    if method == "dc":
+        res = _dc(cg, t0, messages)
+    else:
+        res = _ac(cg, t0, messages, init, tol, max_iter, enforce_q_limits)
+    for msg in res.messages:
+        warnings.warn(msg, PowerFlowWarning, stacklevel=2)
+    return res
+
+
+def _deenergised_messages(cg: CompiledGrid) -> list[str]:
+    off = cg.bus_on & ~cg.energised
+    if not off.any():
+        return []
+    ids = ", ".join(map(str, cg.bus_ids[off][:10])) + (" …" if off.sum() > 10 else "")
+    return [f"{int(off.sum())} in-service buses lie in islands without generation and are de-energised: {ids}"]
+
+
+# ------------------------------------------------------------------------------------ DC
+def dc_matrices(cg: CompiledGrid) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray]:
+    """MATPOWER's makeBdc: Bbus, Bf (p.u.), and phase-shift injections Pbusinj, Pfinj (p.u.)."""
+    nb, nl = cg.nb, len(cg.f)
+    ratio = np.abs(cg.tap)
+    b = np.where(cg.branch_on, 1.0 / (cg.x * ratio), 0.0)
+    shift = np.angle(cg.tap)
+    br = np.arange(nl)
+    bf = sp.csr_matrix((np.r_[b, -b], (np.r_[br, br], np.r_[cg.f, cg.t])), shape=(nl, nb))
+    cft = sp.csr_matrix((np.r_[np.ones(nl), -np.ones(nl)], (np.r_[br, br], np.r_[cg.f, cg.t])), shape=(nl, nb))
+    bbus = (cft.T @ bf).tocsr()
+    pfinj = b * (-shift)
+    pbusinj = cft.T @ pfinj
+    return bbus, bf, pbusinj, pfinj
+
+
+def _dc_angles(cg: CompiledGrid, bbus: sp.csr_matrix, pbus: np.ndarray) -> np.ndarray:
+    ref = cg.ref
+    pvpq = np.flatnonzero((cg.bus_type == 1) | (cg.bus_type == 2))
+    va = np.where(cg.energised, cg.va0, np.nan)
+    if len(pvpq):
+        a = bbus[pvpq][:, pvpq].tocsc()
+        rhs = pbus[pvpq] - bbus[pvpq][:, ref] @ cg.va0[ref]
+        va[pvpq] = splu(a).solve(rhs)
+    return va
+
+
+def _dc(cg: CompiledGrid, t0: float, messages: list[str]) -> PowerFlowResult:
+    bbus, bf, pbusinj, pfinj = dc_matrices(cg)
+    sbus = cg.sbus()
+    pbus = sbus.real - pbusinj - cg.ysh.real
+    va = _dc_angles(cg, bbus, pbus)
+    va0 = np.where(np.isnan(va), 0.0, va)
+    pf = np.where(cg.branch_on, bf @ va0 + pfinj, 0.0)
+    # slack generation: P balance at each reference bus
+    pinj = bbus @ va0 + pbusinj + cg.ysh.real  # p.u. injection needed at each bus
+    V = np.where(cg.energised, np.exp(1j * va0), np.nan)
+    gen_p, gen_q = cg.gen_p.copy(), np.full(len(cg.gen_p), np.nan)
+    _assign_slack_p(cg, gen_p, (pinj - sbus.real) + _gen_p_at(cg, gen_p))
+    s = pf * cg.base_mva
+    flows = np.column_stack([s, np.full_like(s, np.nan), -s, np.full_like(s, np.nan)])
+    return _tables(cg, "dc", V, flows, gen_p, gen_q, np.zeros(len(gen_p), bool), True, 0, 0.0, -1, t0,
+                   messages, p_only=True)
+
+
+def _gen_p_at(cg: CompiledGrid, gen_p: np.ndarray) -> np.ndarray:
+    out = np.zeros(cg.nb)
+    np.add.at(out, cg.gen_bus[cg.gen_on], gen_p[cg.gen_on])
+    return out
+
+
+def _assign_slack_p(cg: CompiledGrid, gen_p: np.ndarray, p_gen_needed: np.ndarray) -> None:
+    """Set the first in-service generator at each reference bus to close the bus P balance (p.u.)."""
+    for r in cg.ref:
+        gens = np.flatnonzero(cg.gen_on & (cg.gen_bus == r))
+        others = gen_p[gens[1:]].sum()
+        gen_p[gens[0]] = p_gen_needed[r] - others
+
+
+# ------------------------------------------------------------------------------------ AC
+def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float, max_iter: int,
+        enforce_q: bool) -> PowerFlowResult:
+    ybus, yf, yt = cg.ybus()
+    bus_type = cg.bus_type.copy()
+    vm = np.where(cg.energised, cg.vm0, np.nan)
+    va = np.where(cg.energised, cg.va0, np.nan)
+    if init in ("flat", "dc"):
+        ctrl = bus_type >= 2
+        vm = np.where(ctrl, cg.vm0, 1.0)
+        va = np.where(bus_type == 3, cg.va0, 0.0)
+        if init == "dc":
+            bbus, _, pbusinj, _ = dc_matrices(cg)
+            va = _dc_angles(cg, bbus, cg.sbus().real - pbusinj - cg.ysh.real)
+    V = np.where(cg.energised, vm * np.exp(1j * va), 0.0)
+    gen_on = cg.gen_on.copy()
+    gen_q = cg.gen_q.copy()
+    fixed = np.zeros(len(gen_q), bool)  # generators fixed at a Q limit
+    total_it, timings = 0, {"jacobian": 0.0, "solve": 0.0}
+    tc = time.perf_counter()
+    while True:
+        sbus = _sbus_ac(cg, bus_type, gen_q, fixed)
+        pv, pq = np.flatnonzero(bus_type == 2), np.flatnonzero(bus_type == 1)
+        nr = newton_raphson(ybus, sbus, V, pv, pq, tol=tol, max_iter=max_iter)
+        total_it += nr.iterations
+        timings["jacobian"] += nr.time_jacobian
+        timings["solve"] += nr.time_solve
+        V = nr.V
+        gen_p, gen_q_new = _gen_pq(cg, ybus, V, bus_type, gen_q, fixed)
+        if not nr.converged or not enforce_q:
+            break
+        q = gen_q_new
+        ctrl = gen_on & ~fixed & (bus_type[cg.gen_bus] == 2)
+        over = ctrl & (q > cg.gen_qmax + 1e-10)
+        under = ctrl & (q < cg.gen_qmin - 1e-10)
+        if not (over.any() or under.any()):
+            break
+        # every generator at a violating bus becomes a fixed injection; violators at their limit
+        vbus = np.unique(cg.gen_bus[over | under])
+        at = np.isin(cg.gen_bus, vbus) & gen_on & ~fixed
+        gen_q = np.where(at, q, gen_q)
+        gen_q = np.where(over, cg.gen_qmax, np.where(under, cg.gen_qmin, gen_q))
+        fixed |= at
+        bus_type[vbus] = 1
+        messages.append(f"{int(over.sum() + under.sum())} generators reached a Q limit; buses "
+                        f"{', '.join(map(str, cg.bus_ids[vbus][:10]))} switched PV→PQ")
+    timings["newton"] = time.perf_counter() - tc
+    if not nr.converged:
+        worst = cg.bus_ids[nr.worst_bus] if nr.worst_bus >= 0 else None
+        messages.append(
+            f"AC power flow did not converge in {nr.iterations} iterations: largest mismatch "
+            f"{nr.max_mismatch * cg.base_mva:.3g} MVA at bus {worst}")
+    gen_q_out = np.where(fixed, gen_q, gen_q_new)
+    Vout = np.where(cg.energised, V, np.nan)
+    i_f = yf @ V
+    i_t = yt @ V
+    sf = V[cg.f] * np.conj(i_f) * cg.base_mva
+    st = V[cg.t] * np.conj(i_t) * cg.base_mva
+    sf = np.where(cg.branch_on, sf, 0)
+    st = np.where(cg.branch_on, st, 0)
+    flows = np.column_stack([sf.real, sf.imag, st.real, st.imag])
+    res = _tables(cg, "ac", Vout, flows, gen_p, gen_q_out, fixed, nr.converged, total_it,
+                  nr.max_mismatch, nr.worst_bus, t0, messages, p_only=False, bus_type=bus_type)
+    res.timings = timings
+    return res
+
+
+def _sbus_ac(cg: CompiledGrid, bus_type: np.ndarray, gen_q: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """Injections (p.u.): generators at PQ buses (and Q-limited ones) inject their Q as a fixed value."""
+    s = np.zeros(cg.nb, dtype=complex)
+    on = cg.gen_on
+    np.add.at(s, cg.gen_bus[on], cg.gen_p[on] + 1j * gen_q[on])
+    return s - cg.load_s + cg.fixed_s
+
+
+def _gen_pq(cg: CompiledGrid, ybus: sp.csr_matrix, V: np.ndarray, bus_type: np.ndarray, gen_q: np.ndarray,
+            fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Generator P and Q after the solve (MATPOWER pfsoln): slack P, Q split at PV/ref buses."""
+    base_inj = V * np.conj(ybus @ V)  # p.u. bus injections
+    gen_p = np.where(cg.gen_on, cg.gen_p, 0.0)
+    q = np.where(cg.gen_on, gen_q, 0.0)
+    other = cg.load_s - cg.fixed_s  # load minus storage at the bus
+    ctrl = cg.gen_on & (bus_type[cg.gen_bus] >= 2) & ~fixed
+    if ctrl.any():
+        gb = cg.gen_bus
+        # Q needed from the controlling generators = injection + load - fixed gens at the bus
+        fixed_q = np.zeros(cg.nb)
+        fx = cg.gen_on & ~ctrl
+        np.add.at(fixed_q, gb[fx], q[fx])
+        need = base_inj.imag + other.imag - fixed_q
+        n_at = np.bincount(gb[ctrl], minlength=cg.nb)
+        qmin, qmax = cg.gen_qmin, cg.gen_qmax
+        sum_min = np.bincount(gb[ctrl], weights=qmin[ctrl], minlength=cg.nb)
+        sum_max = np.bincount(gb[ctrl], weights=qmax[ctrl], minlength=cg.nb)
+        idx = np.flatnonzero(ctrl)
+        b = gb[idx]
+        equal = n_at[b] == 1
+        span = sum_max[b] - sum_min[b]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            prop = qmin[idx] + (need[b] - sum_min[b]) / (span + np.finfo(float).eps) * (qmax[idx] - qmin[idx])
+        use_prop = ~equal & np.isfinite(span) & (span != 0) & np.isfinite(prop)
+        q[idx] = np.where(use_prop, prop, need[b] / n_at[b])
+    need_p = base_inj.real + other.real
+    _assign_slack_p(cg, gen_p, need_p - (_gen_p_at(cg, gen_p) - _slack_first_p(cg, gen_p)))
+    return gen_p, q
+
+
+def _slack_first_p(cg: CompiledGrid, gen_p: np.ndarray) -> np.ndarray:
+    """Per bus, the P of the first in-service generator at each reference bus (else 0)."""
+    out = np.zeros(cg.nb)
+    for r in cg.ref:
+        gens = np.flatnonzero(cg.gen_on & (cg.gen_bus == r))
+        out[r] = gen_p[gens[0]]
+    return out
+
+
+# ------------------------------------------------------------------------------ tables
+def _tables(cg: CompiledGrid, method: str, V: np.ndarray, flows: np.ndarray, gen_p: np.ndarray,
+            gen_q: np.ndarray, at_limit: np.ndarray, converged: bool, iterations: int, mismatch: float,
+            worst: int, t0: float, messages: list[str], *, p_only: bool,
+            bus_type: np.ndarray | None = None) -> PowerFlowResult:
+    base = cg.base_mva
+    bt = cg.bus_type if bus_type is None else bus_type
+    pg = np.zeros(cg.nb)
+    qg = np.zeros(cg.nb)
+    on = cg.gen_on
+    np.add.at(pg, cg.gen_bus[on], gen_p[on] * base)
+    np.add.at(qg, cg.gen_bus[on], gen_q[on] * base)
+    pl, ql = cg.load_s.real * base, cg.load_s.imag * base
+    stor = cg.fixed_s * base
+    nan_q = np.full(cg.nb, np.nan) if p_only else None
+    bus = pd.DataFrame(
+        {
+            "vm_pu": np.abs(V),
+            "va_deg": np.rad2deg(np.angle(V)),
+            "p_mw": pg - pl + stor.real,
+            "q_mvar": nan_q if p_only else qg - ql + stor.imag,
+            "p_load_mw": pl,
+            "q_load_mvar": ql,
+            "p_gen_mw": pg,
+            "q_gen_mvar": nan_q if p_only else qg,
+            "type": pd.Categorical.from_codes(bt, ["", "pq", "pv", "ref"]),
+            "island": cg.island,
+            "energised": cg.energised,
+        },
+        index=cg.bus_ids,
+    )
+    if p_only:
+        bus.loc[cg.energised, "vm_pu"] = 1.0
+    bus.index.name = "id"
+    bus.loc[~cg.energised, ["vm_pu", "va_deg"]] = np.nan
+    p0, q0, p1, q1 = flows.T
+    s_max = np.maximum(np.hypot(p0, np.nan_to_num(q0)), np.hypot(p1, np.nan_to_num(q1)))
+    branch = pd.DataFrame(
+        {
+            "kind": cg.branch_kind,
+            "bus0": cg.bus_ids[cg.f],
+            "bus1": cg.bus_ids[cg.t],
+            "p0_mw": p0, "q0_mvar": q0, "p1_mw": p1, "q1_mvar": q1,
+            "pl_mw": p0 + p1,
+            "ql_mvar": q0 + q1,
+            "loading_percent": s_max / cg.rate_a * 100.0,
+            "in_service": cg.branch_on,
+        },
+        index=cg.branch_ids,
+    )
+    branch.index.name = "id"
+    gen = pd.DataFrame(
+        {
+            "bus": cg.bus_ids[cg.gen_bus],
+            "p_mw": np.where(on, gen_p * base, 0.0),
+            "q_mvar": np.where(on, gen_q * base, np.nan if p_only else 0.0),
+            "in_service": on,
+            "at_q_limit": at_limit,
+        },
+        index=cg.gen_ids,
+    )
+    gen.index.name = "id"
+    worst_id = str(cg.bus_ids[worst]) if worst >= 0 else None
+    return PowerFlowResult(method, bus, branch, gen, bool(converged), int(iterations), float(mismatch) * base,
+                           worst_id, time.perf_counter() - t0, messages)
