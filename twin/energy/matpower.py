@@ -354,7 +354,8 @@ def _read_gencost(m: _Matrix, gen_ids: list[str], path: Path) -> pd.DataFrame:
             raise MatpowerFormatError(f"{path}:{ln}: mpc.gencost: model {model:g} / n {n:g} invalid")
         k = int(n) * (2 if model == 1 else 1)
         if 4 + k > len(row):
-            raise MatpowerFormatError(f"{path}:{ln}: mpc.gencost: n = {int(n)} needs {4 + k} columns, row has {len(row)}")
+            raise MatpowerFormatError(
+                f"{path}:{ln}: mpc.gencost: n = {int(n)} needs {4 + k} columns, row has {len(row)}")
         gid = gen_ids[i % ng] + (":q" if i >= ng else "")
         rows.append((gid, int(model), row[1], row[2], tuple(float(v) for v in row[4:4 + k]), i >= ng))
     df = pd.DataFrame(rows, columns=["id", "model", "startup", "shutdown", "coefficients", "reactive"])

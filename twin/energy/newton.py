@@ -13,11 +13,46 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from kvxopt import klu
+from kvxopt import matrix as kvx_matrix
+from kvxopt import spmatrix as kvx_spmatrix
 from scipy.sparse.linalg import splu
 
 from .._ext import powerflow as _k
 
-__all__ = ["JacobianPattern", "NewtonResult", "newton_raphson"]
+__all__ = ["JacobianPattern", "NewtonResult", "newton_raphson", "LINEAR_SOLVERS"]
+
+LINEAR_SOLVERS = ("klu", "superlu")
+
+
+class _KLUSolver:
+    """SuiteSparse KLU (through kvxopt): ordering and symbolic analysis once, numeric LU per call."""
+
+    def __init__(self, pat: JacobianPattern):
+        cols = np.repeat(np.arange(pat.n, dtype=np.int64), np.diff(pat.indptr))
+        self._a = kvx_spmatrix(kvx_matrix(np.ones(len(cols))), kvx_matrix(pat.indices.astype(np.int64)),
+                               kvx_matrix(cols), (pat.n, pat.n))
+        self._sym = klu.symbolic(self._a)
+
+    def solve(self, data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        self._a.V = kvx_matrix(data)
+        num = klu.numeric(self._a, self._sym)  # ArithmeticError when singular
+        b = kvx_matrix(rhs)
+        klu.solve(self._a, self._sym, num, b)
+        return np.asarray(b).ravel()
+
+
+class _SuperLUSolver:
+    """scipy's SuperLU: ordering, symbolic and numeric factorisation on every call."""
+
+    def __init__(self, pat: JacobianPattern):
+        self._pat = pat
+
+    def solve(self, data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        p = self._pat
+        jac = sp.csc_matrix((data, p.indices, p.indptr), shape=(p.n, p.n))
+        return splu(jac, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                    options={"SymmetricMode": True}).solve(rhs)
 
 
 @dataclass(frozen=True)
@@ -72,7 +107,7 @@ class NewtonResult:
 
 
 def newton_raphson(ybus: sp.csr_matrix, sbus: np.ndarray, V0: np.ndarray, pv: np.ndarray, pq: np.ndarray,
-                   tol: float = 1e-8, max_iter: int = 20) -> NewtonResult:
+                   tol: float = 1e-8, max_iter: int = 20, linear_solver: str = "klu") -> NewtonResult:
     """Solve the AC power-flow equations by Newton-Raphson from ``V0``.
 
     ``pv``/``pq`` are bus positions; all other buses keep their voltage from
@@ -101,7 +136,13 @@ def newton_raphson(ybus: sp.csr_matrix, sbus: np.ndarray, V0: np.ndarray, pv: np
     hist = [m]
     if len(F) == 0:
         return NewtonResult(V, True, 0, 0.0, -1, hist)
+    if linear_solver not in LINEAR_SOLVERS:
+        raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {linear_solver!r}")
     pat = JacobianPattern.build(ybus, pvpq, pq)
+    try:
+        lu = (_KLUSolver if linear_solver == "klu" else _SuperLUSolver)(pat)
+    except (ArithmeticError, ValueError, RuntimeError):  # structurally singular Jacobian
+        return NewtonResult(V, False, 0, m, worst, hist)
     jdata = np.empty(len(pat.ypos))
     it, tj, ts = 0, 0.0, 0.0
     while m >= tol and it < max_iter:
@@ -109,10 +150,9 @@ def newton_raphson(ybus: sp.csr_matrix, sbus: np.ndarray, V0: np.ndarray, pv: np
         t0 = time.perf_counter()
         _k.jacobian_fill(ydata, V, current, pat.ypos, pat.rowbus, pat.colbus, pat.kind, jdata)
         t1 = time.perf_counter()
-        jac = sp.csc_matrix((jdata, pat.indices, pat.indptr), shape=(pat.n, pat.n))
         try:
-            dx = splu(jac, permc_spec="COLAMD", options={"SymmetricMode": False}).solve(F)
-        except RuntimeError:  # singular Jacobian: report non-convergence
+            dx = lu.solve(jdata, F)
+        except (ArithmeticError, RuntimeError):  # singular Jacobian: report non-convergence
             return NewtonResult(V, False, it, m, worst, hist, tj, ts)
         ts += time.perf_counter() - t1
         tj += t1 - t0

@@ -31,6 +31,7 @@ def power_flow(
     tol: float = 1e-8,
     max_iter: int = 20,
     enforce_q_limits: bool = False,
+    linear_solver: Literal["klu", "superlu"] = "klu",
 ) -> PowerFlowResult:
     """Solve the power flow of ``grid`` and return a :class:`PowerFlowResult`.
 
@@ -43,6 +44,8 @@ def power_flow(
     ``enforce_q_limits`` a generator outside [q_min_mvar, q_max_mvar] is fixed
     at its limit, its bus becomes PQ and the flow is solved again (MATPOWER's
     ``ENFORCE_Q_LIMS``; reference-bus generators are not limited).
+    ``linear_solver``: ``"klu"`` (SuiteSparse KLU, ordering kept across
+    iterations) or ``"superlu"`` (scipy, refactorised from scratch).
 
     ``method="dc"``: the linear DC approximation (MATPOWER's ``rundcpf``).
 
@@ -63,7 +66,7 @@ def power_flow(
     if method == "dc":
         res = _dc(cg, t0, messages)
     else:
-        res = _ac(cg, t0, messages, init, tol, max_iter, enforce_q_limits)
+        res = _ac(cg, t0, messages, init, tol, max_iter, enforce_q_limits, linear_solver)
     for msg in res.messages:
         warnings.warn(msg, PowerFlowWarning, stacklevel=2)
     return res
@@ -138,7 +141,7 @@ def _assign_slack_p(cg: CompiledGrid, gen_p: np.ndarray, p_gen_needed: np.ndarra
 
 # ------------------------------------------------------------------------------------ AC
 def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float, max_iter: int,
-        enforce_q: bool) -> PowerFlowResult:
+        enforce_q: bool, linear_solver: str) -> PowerFlowResult:
     ybus, yf, yt = cg.ybus()
     bus_type = cg.bus_type.copy()
     vm = np.where(cg.energised, cg.vm0, np.nan)
@@ -159,7 +162,7 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
     while True:
         sbus = _sbus_ac(cg, bus_type, gen_q, fixed)
         pv, pq = np.flatnonzero(bus_type == 2), np.flatnonzero(bus_type == 1)
-        nr = newton_raphson(ybus, sbus, V, pv, pq, tol=tol, max_iter=max_iter)
+        nr = newton_raphson(ybus, sbus, V, pv, pq, tol=tol, max_iter=max_iter, linear_solver=linear_solver)
         total_it += nr.iterations
         timings["jacobian"] += nr.time_jacobian
         timings["solve"] += nr.time_solve
