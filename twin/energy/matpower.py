@@ -133,8 +133,10 @@ def _eval(node: ast.AST, token: str) -> float:
 
 def _closing(src: _Source, start: int, open_ch: str, close_ch: str, field: str) -> int:
     end = src.text.find(close_ch, start + 1)
-    if end < 0:
-        raise src.error(start, f"mpc.{field}: '{open_ch}' is never closed with '{close_ch}'")
+    nxt = src.text.find("mpc.", start + 1)
+    if end < 0 or 0 <= nxt < end:
+        raise src.error(start, f"mpc.{field}: '{open_ch}' is never closed with '{close_ch}'"
+                        + (f" before line {src.line_of(nxt)}" if nxt >= 0 else ""))
     return end
 
 
@@ -257,7 +259,7 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     numbers = bus["bus_i"].to_numpy()
     for i, v in enumerate(numbers):
         if not (v > 0 and v == int(v)):
-            raise MatpowerFormatError(f"{path}:{bus_m.lines[i]}: mpc.bus: bus number {v!r} is not a positive integer")
+            raise MatpowerFormatError(f"{path}:{bus_m.lines[i]}: mpc.bus: bus number {v:g} is not a positive integer")
     seen: dict[int, int] = {}
     for i, v in enumerate(numbers.astype(np.int64)):
         if v in seen:
@@ -266,7 +268,7 @@ def read_matpower(path: str | os.PathLike) -> Grid:
         seen[v] = i
     for i, t in enumerate(bus["type"].to_numpy()):
         if t not in (1, 2, 3, 4):
-            raise MatpowerFormatError(f"{path}:{bus_m.lines[i]}: mpc.bus: bus type {t!r} is not 1, 2, 3 or 4")
+            raise MatpowerFormatError(f"{path}:{bus_m.lines[i]}: mpc.bus: bus type {t:g} is not 1, 2, 3 or 4")
     ids = [str(int(v)) for v in numbers]
 
     def check_bus_refs(m: _Matrix, cols: list[int], name: str) -> None:

@@ -1,0 +1,119 @@
+"""The ``twin`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _load_grid(path: str):
+    from .energy import read_matpower
+
+    p = Path(path)
+    if p.suffix.lower() != ".m":
+        raise SystemExit(f"twin: {path}: expected a MATPOWER case file (.m)")
+    return read_matpower(p)
+
+
+def _cmd_powerflow(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_text
+    from .energy import PowerFlowWarning, power_flow
+
+    grid = _load_grid(args.case)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PowerFlowWarning)
+        res = power_flow(grid, args.method, init=args.init, tol=args.tol, max_iter=args.max_iter,
+                         enforce_q_limits=args.q_limits)
+    s = res.summary()
+    print(f"{grid.name}: {len(grid.bus)} buses, {len(grid.line)} lines, {len(grid.transformer)} transformers, "
+          f"{len(grid.generator)} generators, base {grid.base_mva:g} MVA")
+    state = "converged" if res.converged else "DID NOT CONVERGE"
+    print(f"{args.method.upper()} power flow {state} in {res.iterations} iterations "
+          f"(max mismatch {res.max_mismatch_mva:.2e} MVA, {res.wall_time_s * 1e3:.1f} ms)")
+    print(f"  generation {s['generation_mw']:.2f} MW, load {s['load_mw']:.2f} MW, losses {s['losses_mw']:.3f} MW")
+    on = res.bus[res.bus["energised"]]
+    if len(on):
+        vmin, vmax = on["vm_pu"].idxmin(), on["vm_pu"].idxmax()
+        print(f"  voltage min {on.loc[vmin, 'vm_pu']:.4f} p.u. (bus {vmin}), "
+              f"max {on.loc[vmax, 'vm_pu']:.4f} p.u. (bus {vmax})")
+    lp = res.branch["loading_percent"].dropna().sort_values(ascending=False)
+    if len(lp):
+        top = ", ".join(f"{b} {v:.1f}%" for b, v in lp.head(args.top).items())
+        print(f"  most loaded branches: {top}")
+    for w in caught:
+        print(f"  warning: {w.message}")
+    if args.json:
+        atomic_write_text(args.json, res.to_json())
+        print(f"  summary written to {args.json}")
+    return 0 if res.converged else 2
+
+
+def _cmd_contingency(args: argparse.Namespace) -> int:
+    from .energy import contingency_analysis
+
+    grid = _load_grid(args.case)
+    res = contingency_analysis(grid, threshold_percent=args.threshold, ac_check=args.ac_check)
+    s = res.summary()
+    print(f"{grid.name}: N-1 screening of {s['n_outages']} branch outages (DC, LODF), "
+          f"threshold {args.threshold:g}% of rate A")
+    print(f"  islanding outages: {s['n_islanding']}; outages with overloads: {s['n_outages_with_overloads']}")
+    if s["worst_outage"] is not None:
+        print(f"  worst outage: branch {s['worst_outage']} -> {s['worst_loading_percent']:.1f}% loading")
+    if len(res.overload):
+        print(res.overload.sort_values("loading_percent", ascending=False).head(args.top).to_string(index=False))
+    for m in res.messages:
+        print(f"  {m}")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .energy import Grid
+
+    with pd.option_context("display.max_colwidth", 70, "display.width", 160):
+        print(Grid.schema(args.table).to_string())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="twin", description="Berkane Twin: digital twin of Berkane's "
+                                "electricity, water and road networks.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    pf = sub.add_parser("powerflow", aliases=["pf"], help="run an AC or DC power flow on a MATPOWER case")
+    pf.add_argument("case", help="MATPOWER case file (.m)")
+    pf.add_argument("--method", choices=["ac", "dc"], default="ac")
+    pf.add_argument("--init", choices=["dc", "flat", "case"], default="dc", help="Newton start point")
+    pf.add_argument("--tol", type=float, default=1e-8, help="mismatch tolerance (p.u.)")
+    pf.add_argument("--max-iter", type=int, default=20)
+    pf.add_argument("--q-limits", action="store_true", help="enforce generator reactive limits (PV→PQ)")
+    pf.add_argument("--top", type=int, default=5, help="how many loaded branches to show")
+    pf.add_argument("--json", help="write the JSON summary to this file")
+    pf.set_defaults(func=_cmd_powerflow)
+    n1 = sub.add_parser("contingency", aliases=["n1"], help="N-1 branch outage screening (LODF)")
+    n1.add_argument("case", help="MATPOWER case file (.m)")
+    n1.add_argument("--threshold", type=float, default=100.0, help="overload threshold, %% of rate A")
+    n1.add_argument("--ac-check", action="store_true", help="re-solve AC for outages with overloads")
+    n1.add_argument("--top", type=int, default=10)
+    n1.set_defaults(func=_cmd_contingency)
+    sc = sub.add_parser("schema", help="show the declared schema of an energy table")
+    sc.add_argument("table", help="bus, line, transformer, generator, generator_cost, load, shunt, storage")
+    sc.set_defaults(func=_cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        print(f"twin: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
