@@ -9,7 +9,7 @@ The Jacobian is held in CSC form with a fixed pattern computed once per
 
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport fabs, cos, sin
+from libc.math cimport cos, fabs, sin, sqrt
 
 cnp.import_array()
 
@@ -65,29 +65,40 @@ def jacobian_fill(const cplx[::1] ydata, const cplx[::1] V, const cplx[::1] I,
     dS_i/dVa_c = j V_i (d_ic conj(I_i) - conj(Y V_c)) and
     dS_i/dVm_c = V_i conj(Y Vn_c) + d_ic conj(I_i) Vn_i, Vn = V/|V|.
     """
-    cdef Py_ssize_t n = out.shape[0], e, i, c
-    cdef cplx y, vi, vc, vn, val
-    cdef double mag
-    cdef cplx J = 1j
+    cdef Py_ssize_t n = out.shape[0], e, i, c, nb = V.shape[0]
+    cdef cplx y, vi, vc, t, vic
+    cdef double inv, re, im
+    cdef cnp.int8_t k
+    cdef double[::1] vinv = np.empty(nb)
     with nogil:
+        for i in range(nb):
+            vinv[i] = 1.0 / sqrt(V[i].real * V[i].real + V[i].imag * V[i].imag)
         for e in range(n):
             i = rowbus[e]
             c = colbus[e]
             y = ydata[ypos[e]]
             vi = V[i]
             vc = V[c]
-            if kind[e] == 0 or kind[e] == 2:
-                val = -J * vi * (y * vc).conjugate()
+            t = vi * (y * vc).conjugate()  # V_i conj(Y V_c)
+            k = kind[e]
+            if k == 0 or k == 2:
+                # -j t  (+ j V_i conj(I_i) on the diagonal)
+                re = t.imag
+                im = -t.real
                 if i == c:
-                    val = val + J * vi * I[i].conjugate()
-                out[e] = val.real if kind[e] == 0 else val.imag
+                    vic = vi * I[i].conjugate()
+                    re = re - vic.imag
+                    im = im + vic.real
+                out[e] = re if k == 0 else im
             else:
-                mag = (vc.real * vc.real + vc.imag * vc.imag) ** 0.5
-                vn = vc / mag
-                val = vi * (y * vn).conjugate()
+                inv = vinv[c]
+                re = t.real * inv
+                im = t.imag * inv
                 if i == c:
-                    val = val + I[i].conjugate() * vn
-                out[e] = val.real if kind[e] == 1 else val.imag
+                    vic = I[i].conjugate() * vi
+                    re = re + vic.real * inv
+                    im = im + vic.imag * inv
+                out[e] = re if k == 1 else im
 
 
 def update_voltage(double[::1] va, double[::1] vm, const double[::1] dx,
@@ -101,3 +112,66 @@ def update_voltage(double[::1] va, double[::1] vm, const double[::1] dx,
             vm[pq[k]] -= dx[npvpq + k]
         for k in range(n):
             V[k] = vm[k] * cos(va[k]) + 1j * vm[k] * sin(va[k])
+
+
+def jacobian_pattern(const cnp.int64_t[::1] indptr, const cnp.int64_t[::1] indices,
+                     const cnp.int64_t[::1] pos_a, const cnp.int64_t[::1] pos_m, Py_ssize_t n):
+    """CSC pattern of the polar Jacobian from the Ybus CSR pattern.
+
+    ``pos_a[b]`` is the unknown/equation number of bus b's angle / P equation
+    (-1 for slack and de-energised buses), ``pos_m[b]`` that of its magnitude / Q
+    equation (-1 unless PQ).  Both must increase with b and every pos_a entry
+    must be below every pos_m entry; then two sweeps over Ybus (P rows, then Q
+    rows) leave each column's rows sorted.  Returns (indptr, indices, ypos,
+    rowbus, colbus, kind) with kind 0..3 as in :func:`jacobian_fill`.
+    """
+    cdef Py_ssize_t nb = indptr.shape[0] - 1, i, p, c, col, sweep, row
+    cdef cnp.int64_t[::1] count = np.zeros(n + 1, dtype=np.int64)
+    with nogil:
+        for i in range(nb):
+            for p in range(indptr[i], indptr[i + 1]):
+                c = indices[p]
+                for sweep in range(2):
+                    row = pos_a[i] if sweep == 0 else pos_m[i]
+                    if row < 0:
+                        continue
+                    if pos_a[c] >= 0:
+                        count[pos_a[c] + 1] += 1
+                    if pos_m[c] >= 0:
+                        count[pos_m[c] + 1] += 1
+        for col in range(n):
+            count[col + 1] += count[col]
+    nnz = count[n]
+    jp = np.asarray(count).copy()
+    cdef cnp.int64_t[::1] cursor = np.asarray(count[:n]).copy()
+    cdef cnp.int32_t[::1] jrow = np.empty(nnz, dtype=np.int32)
+    cdef cnp.int64_t[::1] ypos = np.empty(nnz, dtype=np.int64)
+    cdef cnp.int64_t[::1] rowbus = np.empty(nnz, dtype=np.int64)
+    cdef cnp.int64_t[::1] colbus = np.empty(nnz, dtype=np.int64)
+    cdef cnp.int8_t[::1] kind = np.empty(nnz, dtype=np.int8)
+    cdef Py_ssize_t e
+    with nogil:
+        for sweep in range(2):
+            for i in range(nb):
+                row = pos_a[i] if sweep == 0 else pos_m[i]
+                if row < 0:
+                    continue
+                for p in range(indptr[i], indptr[i + 1]):
+                    c = indices[p]
+                    if pos_a[c] >= 0:
+                        e = cursor[pos_a[c]]
+                        cursor[pos_a[c]] += 1
+                        jrow[e] = <cnp.int32_t>row
+                        ypos[e] = p
+                        rowbus[e] = i
+                        colbus[e] = c
+                        kind[e] = 0 if sweep == 0 else 2
+                    if pos_m[c] >= 0:
+                        e = cursor[pos_m[c]]
+                        cursor[pos_m[c]] += 1
+                        jrow[e] = <cnp.int32_t>row
+                        ypos[e] = p
+                        rowbus[e] = i
+                        colbus[e] = c
+                        kind[e] = 1 if sweep == 0 else 3
+    return jp, np.asarray(jrow), np.asarray(ypos), np.asarray(rowbus), np.asarray(colbus), np.asarray(kind)

@@ -109,15 +109,18 @@ def compile_grid(grid: Grid, *, check_slack: bool = True) -> CompiledGrid:
     """Compile ``grid`` (see module docstring); raise :class:`SlackError` for an island with no slack."""
     bus = grid.bus
     base = grid.base_mva
-    pos = pd.Series(np.arange(len(bus)), index=bus.index)
+    def pos(ids: pd.Series) -> np.ndarray:
+        """Bus positions of the bus ids in ``ids`` (the schema guarantees they exist)."""
+        return bus.index.get_indexer(ids)
+
     nb = len(bus)
     bus_on = bus["in_service"].to_numpy(bool)
 
     line, tr = grid.line, grid.transformer
     branch_ids = pd.Index(list(line.index) + list(tr.index), dtype=object)
     kind = np.array(["line"] * len(line) + ["transformer"] * len(tr), dtype=object)
-    f = pos[pd.concat([line["bus0"], tr["bus0"]])].to_numpy(np.int64)
-    t = pos[pd.concat([line["bus1"], tr["bus1"]])].to_numpy(np.int64)
+    f = pos(pd.concat([line["bus0"], tr["bus0"]])).astype(np.int64)
+    t = pos(pd.concat([line["bus1"], tr["bus1"]])).astype(np.int64)
 
     def col(name: str) -> np.ndarray:
         return np.concatenate([line[name].to_numpy(float), tr[name].to_numpy(float)])
@@ -144,19 +147,19 @@ def compile_grid(grid: Grid, *, check_slack: bool = True) -> CompiledGrid:
 
     ysh = np.zeros(nb, dtype=complex)
     sh = grid.shunt[grid.shunt["in_service"]]
-    np.add.at(ysh, pos[sh["bus"]].to_numpy(), (sh["g_mw"].to_numpy() + 1j * sh["b_mvar"].to_numpy()) / base)
+    np.add.at(ysh, pos(sh["bus"]), (sh["g_mw"].to_numpy() + 1j * sh["b_mvar"].to_numpy()) / base)
     load_s = np.zeros(nb, dtype=complex)
     ld = grid.load[grid.load["in_service"]]
-    np.add.at(load_s, pos[ld["bus"]].to_numpy(), (ld["p_mw"].to_numpy() + 1j * ld["q_mvar"].to_numpy()) / base)
+    np.add.at(load_s, pos(ld["bus"]), (ld["p_mw"].to_numpy() + 1j * ld["q_mvar"].to_numpy()) / base)
     fixed_s = np.zeros(nb, dtype=complex)
     st = grid.storage[grid.storage["in_service"]]
-    np.add.at(fixed_s, pos[st["bus"]].to_numpy(), (st["p_mw"].to_numpy() + 1j * st["q_mvar"].to_numpy()) / base)
+    np.add.at(fixed_s, pos(st["bus"]), (st["p_mw"].to_numpy() + 1j * st["q_mvar"].to_numpy()) / base)
     ysh[~bus_on] = 0
     load_s[~bus_on] = 0
     fixed_s[~bus_on] = 0
 
     gen = grid.generator
-    gen_bus = pos[gen["bus"]].to_numpy(np.int64)
+    gen_bus = pos(gen["bus"]).astype(np.int64)
     gen_on = gen["in_service"].to_numpy(bool) & bus_on[gen_bus]
 
     # bus types, MATPOWER's bustypes(): PV/ref without an in-service generator become PQ

@@ -69,27 +69,17 @@ class JacobianPattern:
 
     @classmethod
     def build(cls, ybus: sp.csr_matrix, pvpq: np.ndarray, pq: np.ndarray) -> JacobianPattern:
+        """Pattern for unknowns [Va(pvpq); Vm(pq)]; ``pvpq`` and ``pq`` must be sorted bus positions."""
         nb = ybus.shape[0]
         npvpq, npq = len(pvpq), len(pq)
         pos_a = np.full(nb, -1, np.int64)
         pos_a[pvpq] = np.arange(npvpq)
         pos_m = np.full(nb, -1, np.int64)
         pos_m[pq] = npvpq + np.arange(npq)
-        rows = np.repeat(np.arange(nb, dtype=np.int64), np.diff(ybus.indptr))
-        cols = ybus.indices.astype(np.int64)
-        p = np.arange(len(cols), dtype=np.int64)
-        parts = []
-        # (equation row map, unknown column map, kind): P rows use pos_a, Q rows use pos_m
-        for k, (rmap, cmap) in enumerate(((pos_a, pos_a), (pos_a, pos_m), (pos_m, pos_a), (pos_m, pos_m))):
-            sel = (rmap[rows] >= 0) & (cmap[cols] >= 0)
-            parts.append((rmap[rows[sel]], cmap[cols[sel]], p[sel], rows[sel], cols[sel], np.full(sel.sum(), k)))
-        jr, jc, yp, rb, cb, kd = (np.concatenate(x) for x in zip(*parts))
-        order = np.lexsort((jr, jc))
         n = npvpq + npq
-        indptr = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(jc, minlength=n), out=indptr[1:])
-        return cls(indptr, jr[order].astype(np.int32), yp[order], rb[order], cb[order],
-                   kd[order].astype(np.int8), n)
+        indptr, indices, ypos, rowbus, colbus, kind = _k.jacobian_pattern(
+            ybus.indptr.astype(np.int64), ybus.indices.astype(np.int64), pos_a, pos_m, n)
+        return cls(indptr, indices, ypos, rowbus, colbus, kind, n)
 
 
 @dataclass
@@ -114,8 +104,8 @@ def newton_raphson(ybus: sp.csr_matrix, sbus: np.ndarray, V0: np.ndarray, pv: np
     ``V0`` (reference and de-energised buses).  Converged when the infinity
     norm of the mismatch is below ``tol`` (p.u.).
     """
-    pvpq = np.concatenate([pv, pq]).astype(np.int64)
-    pq = np.asarray(pq, np.int64)
+    pvpq = np.sort(np.concatenate([pv, pq])).astype(np.int64)  # sorted: see JacobianPattern.build
+    pq = np.sort(np.asarray(pq, np.int64))
     npvpq = len(pvpq)
     indptr = ybus.indptr.astype(np.int64)
     indices = ybus.indices.astype(np.int64)

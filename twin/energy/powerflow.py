@@ -103,7 +103,8 @@ def _dc_angles(cg: CompiledGrid, bbus: sp.csr_matrix, pbus: np.ndarray) -> np.nd
     if len(pvpq):
         a = bbus[pvpq][:, pvpq].tocsc()
         rhs = pbus[pvpq] - bbus[pvpq][:, ref] @ cg.va0[ref]
-        va[pvpq] = splu(a).solve(rhs)
+        va[pvpq] = splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                        options={"SymmetricMode": True}).solve(rhs)
     return va
 
 
