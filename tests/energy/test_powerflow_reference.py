@@ -7,12 +7,15 @@ tests/data/reference/make_powerflow_reference.py).  Tolerances from the issue:
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.conftest import IEEE_CASES, MATPOWER_DIR, REFERENCE_DIR
-from twin.energy import power_flow, read_matpower
+from twin.energy import PowerFlowWarning, power_flow, read_matpower
 
 
 def load_reference(folder: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -73,3 +76,28 @@ def test_power_balance_and_losses():
     shunt_p = (grid.shunt["g_mw"] * vm.loc[grid.shunt["bus"]].to_numpy() ** 2).sum()
     assert s["generation_mw"] == pytest.approx(s["load_mw"] + s["losses_mw"] + shunt_p, abs=1e-5)
     assert res.branch["pl_mw"].min() > -1e-9  # passive branches do not generate
+
+
+@pytest.mark.parametrize("case", IEEE_CASES)
+def test_dc_matches_pypower_rundcpf(case):
+    grid = read_matpower(MATPOWER_DIR / f"{case}.m")
+    res = power_flow(grid, "dc")
+    compare(res, f"{case}_dc", ac=False)
+
+
+@pytest.mark.parametrize("case", ["case14", "case30", "case57", "case118", "case300"])
+def test_q_limits_match_matpower(case):
+    """ENFORCE_Q_LIMS=1 semantics, reference bus included (references from a patched PYPOWER runpf)."""
+    grid = read_matpower(MATPOWER_DIR / f"{case}.m")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PowerFlowWarning)
+        res = power_flow(grid, "ac", tol=1e-10, enforce_q_limits=True)
+    assert res.converged
+    compare(res, f"{case}_qlim")
+    info = json.loads((REFERENCE_DIR / f"{case}_qlim" / "info.json").read_text())
+    q = res.generator
+    on = q["in_service"]
+    gen = grid.generator
+    assert (q.loc[on, "q_mvar"] <= gen.loc[on, "q_max_mvar"] + 1e-4).all()
+    assert (q.loc[on, "q_mvar"] >= gen.loc[on, "q_min_mvar"] - 1e-4).all()
+    assert res.generator["at_q_limit"].sum() == len(info["q_limits"]["gens_at_q_limit"])

@@ -42,8 +42,10 @@ def power_flow(
     allowed P or Q mismatch in p.u. of ``grid.base_mva`` (1e-8 p.u. = 1e-6 MW at
     100 MVA); ``max_iter`` caps the Newton iterations.  With
     ``enforce_q_limits`` a generator outside [q_min_mvar, q_max_mvar] is fixed
-    at its limit, its bus becomes PQ and the flow is solved again (MATPOWER's
-    ``ENFORCE_Q_LIMS``; reference-bus generators are not limited).
+    at its limit, its bus becomes PQ and the flow is solved again, all violators
+    at once (MATPOWER's ``ENFORCE_Q_LIMS = 1``): when the reference generator
+    hits a limit, the first remaining PV bus of its island becomes the reference
+    and the angles are shifted back to the original reference angle.
     ``linear_solver``: ``"klu"`` (SuiteSparse KLU, ordering kept across
     iterations) or ``"superlu"`` (scipy, refactorised from scratch).
 
@@ -118,29 +120,21 @@ def _dc(cg: CompiledGrid, t0: float, messages: list[str]) -> PowerFlowResult:
     # slack generation: P balance at each reference bus
     pinj = bbus @ va0 + pbusinj + cg.ysh.real  # p.u. injection needed at each bus
     V = np.where(cg.energised, np.exp(1j * va0), np.nan)
-    gen_p, gen_q = cg.gen_p.copy(), np.full(len(cg.gen_p), np.nan)
-    _assign_slack_p(cg, gen_p, (pinj - sbus.real) + _gen_p_at(cg, gen_p))
+    gen_p, gen_q = np.where(cg.gen_on, cg.gen_p, 0.0), np.full(len(cg.gen_p), np.nan)
+    for r in cg.ref:  # the first generator at each reference bus closes the balance
+        gens = np.flatnonzero(cg.gen_on & (cg.gen_bus == r))
+        gen_p[gens[0]] += pinj[r] - sbus.real[r]
     s = pf * cg.base_mva
     flows = np.column_stack([s, np.full_like(s, np.nan), -s, np.full_like(s, np.nan)])
     return _tables(cg, "dc", V, flows, gen_p, gen_q, np.zeros(len(gen_p), bool), True, 0, 0.0, -1, t0,
                    messages, p_only=True)
 
 
-def _gen_p_at(cg: CompiledGrid, gen_p: np.ndarray) -> np.ndarray:
-    out = np.zeros(cg.nb)
-    np.add.at(out, cg.gen_bus[cg.gen_on], gen_p[cg.gen_on])
-    return out
-
-
-def _assign_slack_p(cg: CompiledGrid, gen_p: np.ndarray, p_gen_needed: np.ndarray) -> None:
-    """Set the first in-service generator at each reference bus to close the bus P balance (p.u.)."""
-    for r in cg.ref:
-        gens = np.flatnonzero(cg.gen_on & (cg.gen_bus == r))
-        others = gen_p[gens[1:]].sum()
-        gen_p[gens[0]] = p_gen_needed[r] - others
-
-
 # ------------------------------------------------------------------------------------ AC
+#: a generator violates a Q limit when outside it by more than this (MVAr), as MATPOWER's opf.violation
+Q_VIOLATION_MVAR = 5e-6
+
+
 def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float, max_iter: int,
         enforce_q: bool, linear_solver: str) -> PowerFlowResult:
     ybus, yf, yt = cg.ybus()
@@ -155,105 +149,122 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
             bbus, _, pbusinj, _ = dc_matrices(cg)
             va = _dc_angles(cg, bbus, cg.sbus().real - pbusinj - cg.ysh.real)
     V = np.where(cg.energised, vm * np.exp(1j * va), 0.0)
-    gen_on = cg.gen_on.copy()
-    gen_q = cg.gen_q.copy()
-    fixed = np.zeros(len(gen_q), bool)  # generators fixed at a Q limit
+    ref0 = cg.ref
+    gen_p_set = cg.gen_p.copy()  # P set points; a former slack generator keeps its last slack output
+    gen_q = cg.gen_q.copy()  # Q of fixed generators (at PQ buses or at a limit)
+    fixed = np.zeros(len(gen_q), bool)  # generators whose Q was fixed by the Q-limit loop
+    at_limit = np.zeros(len(gen_q), bool)
+    violation = Q_VIOLATION_MVAR / cg.base_mva
+    converged = True
     total_it, timings = 0, {"jacobian": 0.0, "solve": 0.0}
     tc = time.perf_counter()
     while True:
-        sbus = _sbus_ac(cg, bus_type, gen_q, fixed)
+        sbus = _injections(cg, gen_p_set, gen_q)
         pv, pq = np.flatnonzero(bus_type == 2), np.flatnonzero(bus_type == 1)
         nr = newton_raphson(ybus, sbus, V, pv, pq, tol=tol, max_iter=max_iter, linear_solver=linear_solver)
         total_it += nr.iterations
         timings["jacobian"] += nr.time_jacobian
         timings["solve"] += nr.time_solve
         V = nr.V
-        gen_p, gen_q_new = _gen_pq(cg, ybus, V, bus_type, gen_q, fixed)
-        if not nr.converged or not enforce_q:
+        converged = nr.converged
+        gen_p, q = _gen_pq(cg, ybus, V, bus_type, gen_p_set, gen_q)
+        if not converged or not enforce_q:
             break
-        q = gen_q_new
-        ctrl = gen_on & ~fixed & (bus_type[cg.gen_bus] == 2)
-        over = ctrl & (q > cg.gen_qmax + 1e-10)
-        under = ctrl & (q < cg.gen_qmin - 1e-10)
+        # MATPOWER's ENFORCE_Q_LIMS = 1: all violators at once, the reference bus included
+        ctrl = cg.gen_on & (bus_type[cg.gen_bus] >= 2)
+        over = ctrl & (q > cg.gen_qmax + violation)
+        under = ctrl & (q < cg.gen_qmin - violation)
         if not (over.any() or under.any()):
             break
-        # every generator at a violating bus becomes a fixed injection; violators at their limit
+        if over[ctrl].all() or under[ctrl].all():
+            converged = False
+            messages.append("reactive power limits are infeasible: every voltage-controlling generator "
+                            f"is {'above' if over[ctrl].all() else 'below'} its limit")
+            break
         vbus = np.unique(cg.gen_bus[over | under])
-        at = np.isin(cg.gen_bus, vbus) & gen_on & ~fixed
+        at = np.isin(cg.gen_bus, vbus) & cg.gen_on
         gen_q = np.where(at, q, gen_q)
         gen_q = np.where(over, cg.gen_qmax, np.where(under, cg.gen_qmin, gen_q))
+        gen_p_set = np.where(at, gen_p, gen_p_set)
         fixed |= at
+        at_limit |= over | under
+        lost_ref = vbus[bus_type[vbus] == 3]
         bus_type[vbus] = 1
         messages.append(f"{int(over.sum() + under.sum())} generators reached a Q limit; buses "
-                        f"{', '.join(map(str, cg.bus_ids[vbus][:10]))} switched PV→PQ")
+                        f"{', '.join(map(str, cg.bus_ids[vbus][:10]))} switched to PQ")
+        for r in lost_ref:  # a new reference: the first remaining PV bus of the island
+            cand = np.flatnonzero((bus_type == 2) & (cg.island == cg.island[r]))
+            if len(cand) == 0:
+                converged = False
+                messages.append(f"reference bus {cg.bus_ids[r]} reached a Q limit and its island has no "
+                                "PV bus left to take over")
+                break
+            bus_type[cand[0]] = 3
+            messages.append(f"reference moved from bus {cg.bus_ids[r]} to bus {cg.bus_ids[cand[0]]}")
+        if not converged:
+            break
     timings["newton"] = time.perf_counter() - tc
+    if not np.array_equal(np.flatnonzero(bus_type == 3), ref0):
+        # keep the original reference angles (MATPOWER shifts the solution back)
+        for r in ref0:
+            members = cg.island == cg.island[r]
+            V[members] *= np.exp(1j * (cg.va0[r] - np.angle(V[r])))
     if not nr.converged:
         worst = cg.bus_ids[nr.worst_bus] if nr.worst_bus >= 0 else None
         messages.append(
             f"AC power flow did not converge in {nr.iterations} iterations: largest mismatch "
             f"{nr.max_mismatch * cg.base_mva:.3g} MVA at bus {worst}")
-    gen_q_out = np.where(fixed, gen_q, gen_q_new)
     Vout = np.where(cg.energised, V, np.nan)
-    i_f = yf @ V
-    i_t = yt @ V
-    sf = V[cg.f] * np.conj(i_f) * cg.base_mva
-    st = V[cg.t] * np.conj(i_t) * cg.base_mva
-    sf = np.where(cg.branch_on, sf, 0)
-    st = np.where(cg.branch_on, st, 0)
+    sf = np.where(cg.branch_on, V[cg.f] * np.conj(yf @ V), 0) * cg.base_mva
+    st = np.where(cg.branch_on, V[cg.t] * np.conj(yt @ V), 0) * cg.base_mva
     flows = np.column_stack([sf.real, sf.imag, st.real, st.imag])
-    res = _tables(cg, "ac", Vout, flows, gen_p, gen_q_out, fixed, nr.converged, total_it,
+    res = _tables(cg, "ac", Vout, flows, gen_p, q, at_limit, converged, total_it,
                   nr.max_mismatch, nr.worst_bus, t0, messages, p_only=False, bus_type=bus_type)
     res.timings = timings
     return res
 
 
-def _sbus_ac(cg: CompiledGrid, bus_type: np.ndarray, gen_q: np.ndarray, fixed: np.ndarray) -> np.ndarray:
-    """Injections (p.u.): generators at PQ buses (and Q-limited ones) inject their Q as a fixed value."""
+def _injections(cg: CompiledGrid, gen_p: np.ndarray, gen_q: np.ndarray) -> np.ndarray:
+    """Bus injections (p.u.) from generator set points; Q only matters at PQ buses."""
     s = np.zeros(cg.nb, dtype=complex)
     on = cg.gen_on
-    np.add.at(s, cg.gen_bus[on], cg.gen_p[on] + 1j * gen_q[on])
+    np.add.at(s, cg.gen_bus[on], gen_p[on] + 1j * gen_q[on])
     return s - cg.load_s + cg.fixed_s
 
 
-def _gen_pq(cg: CompiledGrid, ybus: sp.csr_matrix, V: np.ndarray, bus_type: np.ndarray, gen_q: np.ndarray,
-            fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Generator P and Q after the solve (MATPOWER pfsoln): slack P, Q split at PV/ref buses."""
-    base_inj = V * np.conj(ybus @ V)  # p.u. bus injections
-    gen_p = np.where(cg.gen_on, cg.gen_p, 0.0)
-    q = np.where(cg.gen_on, gen_q, 0.0)
+def _gen_pq(cg: CompiledGrid, ybus: sp.csr_matrix, V: np.ndarray, bus_type: np.ndarray, gen_p_set: np.ndarray,
+            gen_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Generator P and Q after the solve (MATPOWER's pfsoln), p.u.
+
+    At PV and reference buses the bus's reactive injection (plus its load) is
+    shared by its generators in proportion to their Q ranges (equally when the
+    ranges are zero or infinite); at reference buses the first generator takes
+    the active-power balance.  Generators at PQ buses keep their set points.
+    """
+    inj = V * np.conj(ybus @ V)
     other = cg.load_s - cg.fixed_s  # load minus storage at the bus
-    ctrl = cg.gen_on & (bus_type[cg.gen_bus] >= 2) & ~fixed
+    gb = cg.gen_bus
+    gen_p = np.where(cg.gen_on, gen_p_set, 0.0)
+    q = np.where(cg.gen_on, gen_q, 0.0)
+    ctrl = cg.gen_on & (bus_type[gb] >= 2)
     if ctrl.any():
-        gb = cg.gen_bus
-        # Q needed from the controlling generators = injection + load - fixed gens at the bus
-        fixed_q = np.zeros(cg.nb)
-        fx = cg.gen_on & ~ctrl
-        np.add.at(fixed_q, gb[fx], q[fx])
-        need = base_inj.imag + other.imag - fixed_q
-        n_at = np.bincount(gb[ctrl], minlength=cg.nb)
-        qmin, qmax = cg.gen_qmin, cg.gen_qmax
-        sum_min = np.bincount(gb[ctrl], weights=qmin[ctrl], minlength=cg.nb)
-        sum_max = np.bincount(gb[ctrl], weights=qmax[ctrl], minlength=cg.nb)
+        fixed_q = np.bincount(gb[cg.gen_on & ~ctrl], weights=q[cg.gen_on & ~ctrl], minlength=cg.nb)
+        need = inj.imag + other.imag - fixed_q
         idx = np.flatnonzero(ctrl)
         b = gb[idx]
-        equal = n_at[b] == 1
-        span = sum_max[b] - sum_min[b]
+        n_at = np.bincount(b, minlength=cg.nb)
+        qmin, qmax = cg.gen_qmin[idx], cg.gen_qmax[idx]
+        sum_min = np.bincount(b, weights=qmin, minlength=cg.nb)[b]
+        sum_max = np.bincount(b, weights=qmax, minlength=cg.nb)[b]
+        span = sum_max - sum_min
         with np.errstate(invalid="ignore", divide="ignore"):
-            prop = qmin[idx] + (need[b] - sum_min[b]) / (span + np.finfo(float).eps) * (qmax[idx] - qmin[idx])
-        use_prop = ~equal & np.isfinite(span) & (span != 0) & np.isfinite(prop)
+            prop = qmin + (need[b] - sum_min) / (span + np.finfo(float).eps) * (qmax - qmin)
+        use_prop = (n_at[b] > 1) & np.isfinite(span) & (span != 0) & np.isfinite(prop)
         q[idx] = np.where(use_prop, prop, need[b] / n_at[b])
-    need_p = base_inj.real + other.real
-    _assign_slack_p(cg, gen_p, need_p - (_gen_p_at(cg, gen_p) - _slack_first_p(cg, gen_p)))
+    for r in np.flatnonzero(bus_type == 3):
+        gens = np.flatnonzero(cg.gen_on & (gb == r))
+        gen_p[gens[0]] = inj.real[r] + other.real[r] - gen_p[gens[1:]].sum()
     return gen_p, q
-
-
-def _slack_first_p(cg: CompiledGrid, gen_p: np.ndarray) -> np.ndarray:
-    """Per bus, the P of the first in-service generator at each reference bus (else 0)."""
-    out = np.zeros(cg.nb)
-    for r in cg.ref:
-        gens = np.flatnonzero(cg.gen_on & (cg.gen_bus == r))
-        out[r] = gen_p[gens[0]]
-    return out
 
 
 # ------------------------------------------------------------------------------ tables
