@@ -44,6 +44,8 @@ def _cmd_powerflow(args: argparse.Namespace) -> int:
     if len(lp):
         top = ", ".join(f"{b} {v:.1f}%" for b, v in lp.head(args.top).items())
         print(f"  most loaded branches: {top}")
+    for note in res.notes:
+        print(f"  note: {note}")
     for w in caught:
         print(f"  warning: {w.message}")
     if args.json:

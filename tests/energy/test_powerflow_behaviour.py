@@ -70,8 +70,8 @@ def test_q_limits_switch_pv_to_pq():
     g.generator.loc["2", "q_max_mvar"] = 2.0  # unlimited solve gives 6.65 MVAr
     free = power_flow(g, "ac")
     assert free.generator.loc["2", "q_mvar"] > 2.0
-    with pytest.warns(PowerFlowWarning, match="Q limit"):
-        lim = power_flow(g, "ac", enforce_q_limits=True)
+    lim = power_flow(g, "ac", enforce_q_limits=True)
+    assert any("Q limit" in n for n in lim.notes)
     assert lim.converged
     assert lim.generator.loc["2", "q_mvar"] == pytest.approx(2.0)
     assert lim.generator.loc["2", "at_q_limit"]

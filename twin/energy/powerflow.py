@@ -155,6 +155,7 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
     fixed = np.zeros(len(gen_q), bool)  # generators whose Q was fixed by the Q-limit loop
     at_limit = np.zeros(len(gen_q), bool)
     violation = Q_VIOLATION_MVAR / cg.base_mva
+    notes: list[str] = []  # Q-limit switching (information, not warnings)
     converged = True
     total_it, timings = 0, {"jacobian": 0.0, "solve": 0.0}
     tc = time.perf_counter()
@@ -190,7 +191,7 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
         at_limit |= over | under
         lost_ref = vbus[bus_type[vbus] == 3]
         bus_type[vbus] = 1
-        messages.append(f"{int(over.sum() + under.sum())} generators reached a Q limit; buses "
+        notes.append(f"{int(over.sum() + under.sum())} generators reached a Q limit; buses "
                         f"{', '.join(map(str, cg.bus_ids[vbus][:10]))} switched to PQ")
         for r in lost_ref:  # a new reference: the first remaining PV bus of the island
             cand = np.flatnonzero((bus_type == 2) & (cg.island == cg.island[r]))
@@ -200,7 +201,7 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
                                 "PV bus left to take over")
                 break
             bus_type[cand[0]] = 3
-            messages.append(f"reference moved from bus {cg.bus_ids[r]} to bus {cg.bus_ids[cand[0]]}")
+            notes.append(f"reference moved from bus {cg.bus_ids[r]} to bus {cg.bus_ids[cand[0]]}")
         if not converged:
             break
     timings["newton"] = time.perf_counter() - tc
@@ -221,6 +222,7 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
     res = _tables(cg, "ac", Vout, flows, gen_p, q, at_limit, converged, total_it,
                   nr.max_mismatch, nr.worst_bus, t0, messages, p_only=False, bus_type=bus_type)
     res.timings = timings
+    res.notes = notes
     return res
 
 

@@ -25,7 +25,8 @@ class PowerFlowResult:
       ``loading_percent`` (max end apparent power / ``rate_a_mva``; NaN when unrated), ``in_service``.
     * ``generator``: index = generator id; ``bus``, ``p_mw``, ``q_mvar``, ``in_service``, ``at_q_limit``.
     * ``converged``, ``iterations``, ``max_mismatch_mva`` (largest |ΔP| or |ΔQ| in MW/MVAr),
-      ``worst_bus`` (id of that bus), ``method``, ``wall_time_s``, ``messages``.
+      ``worst_bus`` (id of that bus), ``method``, ``wall_time_s``, ``messages`` (each also
+      emitted as a :class:`PowerFlowWarning`), ``notes`` (Q-limit switching), ``timings`` (s).
     """
 
     method: str
@@ -38,6 +39,7 @@ class PowerFlowResult:
     worst_bus: str | None
     wall_time_s: float
     messages: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -67,6 +69,7 @@ class PowerFlowResult:
             "n_overloaded": int((loading > 100).sum()),
             "wall_time_s": float(self.wall_time_s),
             "messages": list(self.messages),
+            "notes": list(self.notes),
         }
 
     def to_json(self) -> str:
