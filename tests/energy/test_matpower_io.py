@@ -172,3 +172,31 @@ def test_python_built_grid_with_string_ids(tmp_path):
         g2 = read_matpower(write_matpower(g, tmp_path / "demo.m"))
     assert list(g2.bus["name"]) == ["A", "B"]
     assert g2.load["p_mw"].sum() == 5.0
+
+
+def test_indexed_assignment_is_refused(tmp_path):
+    msg = _err(tmp_path, CASE + "mpc.gen(2, 8) = 0;\n")
+    assert "tiny.m:21" in msg and "indexed assignment" in msg
+
+
+IDIOMS = """
+%% convert branch impedances from Ohms to p.u.
+[PQ, PV, REF, NONE, BUS_I, BUS_TYPE, PD, QD, GS, BS, BUS_AREA, VM, ...
+    VA, BASE_KV, ZONE, VMAX, VMIN, LAM_P, LAM_Q, MU_VMAX, MU_VMIN] = idx_bus;
+Vbase = mpc.bus(1, BASE_KV) * 1e3;      %% in Volts
+Sbase = mpc.baseMVA * 1e6;              %% in VA
+mpc.branch(:, [BR_R BR_X]) = mpc.branch(:, [BR_R BR_X]) / (Vbase^2 / Sbase);
+
+%% convert loads from kW to MW
+mpc.bus(:, [PD, QD]) = mpc.bus(:, [PD, QD]) / 1e3;
+"""
+
+
+def test_distribution_case_unit_conversions(tmp_path):
+    plain = read_matpower(write_case(tmp_path, CASE, "plain.m"))
+    conv = read_matpower(write_case(tmp_path, CASE + IDIOMS, "conv.m"))
+    z_base = 230.0**2 / 100.0  # kV^2 / MVA
+    assert conv.line.loc["1", "x_pu"] == pytest.approx(plain.line.loc["1", "x_pu"] / z_base)
+    assert conv.transformer.loc["2", "r_pu"] == pytest.approx(plain.transformer.loc["2", "r_pu"] / z_base)
+    assert conv.load.loc["3", "p_mw"] == pytest.approx(0.05)
+    assert conv.line.loc["1", "b_pu"] == plain.line.loc["1", "b_pu"]  # only R and X are converted

@@ -60,3 +60,16 @@ def test_solver_scales(case):
     grid = read_matpower(CASES / f"{case}.m")
     res = power_flow(grid, "ac")
     assert res.converged and res.iterations <= 10
+
+
+@pytest.mark.parametrize(("case", "losses_kw", "vmin_pu", "vmin_bus"), [
+    ("case33bw", 202.68, 0.91309, "18"),  # Baran & Wu (1989) 33-bus feeder
+    ("case69", 224.98, 0.90919, "65"),  # Baran & Wu (1989) 69-bus feeder
+])
+def test_distribution_feeders_in_ohms_and_kw(case, losses_kw, vmin_pu, vmin_bus):
+    """MATPOWER's distribution cases convert ohms and kW after the matrices; published results."""
+    res = power_flow(read_matpower(CASES / f"{case}.m"), "ac")
+    assert res.converged
+    assert res.branch["pl_mw"].sum() * 1e3 == pytest.approx(losses_kw, abs=0.05)
+    assert res.bus["vm_pu"].idxmin() == vmin_bus
+    assert res.bus["vm_pu"].min() == pytest.approx(vmin_pu, abs=1e-5)

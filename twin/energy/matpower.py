@@ -11,7 +11,10 @@
 * ``mpc.bus_name``, ``mpc.gentype``, ``mpc.genfuel`` → ``name``, ``kind``, ``fuel``.
 
 Optional result columns (OPF multipliers, stored branch flows) are kept.  Other
-``mpc`` fields are ignored with a warning.  ``write_matpower`` writes every
+``mpc`` fields are ignored with a warning.  The unit conversions of MATPOWER's
+distribution cases (impedances in ohms, loads in kW, converted by statements
+after the matrices) are recognised and applied; any other statement that
+indexes into ``mpc`` is refused with an error rather than silently ignored.  ``write_matpower`` writes every
 number with 17 significant digits, so ``read(write(grid))`` equals ``grid``.
 """
 
@@ -180,8 +183,42 @@ def _parse_cell(src: _Source, start: int, end: int, field: str) -> list[str]:
     return [s.replace("''", "'") for s in items]
 
 
+# The two post-processing idioms of MATPOWER's distribution cases (case33bw, case69, …): branch
+# impedances given in ohms and loads in kW.  Recognised exactly; any other statement that indexes
+# into mpc would change the case in MATLAB and is refused rather than silently ignored.
+_IDIOMS = {
+    "vbase": re.compile(r"Vbase\s*=\s*mpc\.bus\(\s*1\s*,\s*BASE_KV\s*\)\s*\*\s*1e3\s*;"),
+    "sbase": re.compile(r"Sbase\s*=\s*mpc\.baseMVA\s*\*\s*1e6\s*;"),
+    "ohm_to_pu": re.compile(
+        r"mpc\.branch\(\s*:\s*,\s*\[\s*BR_R[\s,]+BR_X\s*\]\s*\)\s*=\s*mpc\.branch\(\s*:\s*,\s*\[\s*BR_R[\s,]+"
+        r"BR_X\s*\]\s*\)\s*/\s*\(\s*Vbase\s*\^\s*2\s*/\s*Sbase\s*\)\s*;"),
+    "kw_to_mw": re.compile(
+        r"mpc\.bus\(\s*:\s*,\s*\[\s*PD[\s,]+QD\s*\]\s*\)\s*=\s*mpc\.bus\(\s*:\s*,\s*\[\s*PD[\s,]+QD\s*\]\s*\)"
+        r"\s*/\s*1e3\s*;"),
+}
+
+
+def _take_idioms(src: _Source) -> set[str]:
+    """Find and blank out the recognised unit-conversion statements (line numbers are kept)."""
+    found = set()
+    for name, rx in _IDIOMS.items():
+        for m in list(rx.finditer(src.text)):
+            found.add(name)
+            blank = re.sub(r"[^\n]", " ", m.group(0))
+            src.text = src.text[:m.start()] + blank + src.text[m.end():]
+    if "ohm_to_pu" in found and not {"vbase", "sbase"} <= found:
+        raise MatpowerFormatError(f"{src.path}: branch impedances are converted from ohms without the "
+                                  "usual Vbase/Sbase definitions")
+    return found
+
+
 def _read_fields(src: _Source) -> dict[str, tuple[object, int]]:
     fields: dict[str, tuple[object, int]] = {}
+    # statements that change a matrix after it is defined would be silently lost: refuse them
+    indexed = re.search(r"\bmpc\.(\w+)\s*[({]", src.text)
+    if indexed:
+        raise src.error(indexed.start(), f"indexed assignment or call on mpc.{indexed.group(1)} is not "
+                        "supported; apply the change to the matrix itself")
     for m in re.finditer(r"\bmpc\.(\w+)\s*=\s*", src.text):
         name, pos = m.group(1), m.end()
         if pos >= len(src.text):
@@ -238,6 +275,7 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     if not path.is_file():
         raise FileNotFoundError(f"MATPOWER case file not found: {path}")
     src = _Source(path)
+    conversions = _take_idioms(src)
     fields = _read_fields(src)
     version = fields.get("version", (None, 0))[0]
     if str(version).strip() != "2":
@@ -255,6 +293,11 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     br_m = _matrix(fields, "branch", src)
     cost_m = _matrix(fields, "gencost", src, required=False)
 
+    if "kw_to_mw" in conversions:
+        bus_m.values[:, 2:4] /= 1e3
+    if "ohm_to_pu" in conversions and len(bus_m.values):
+        z_base = (bus_m.values[0, 9] * 1e3) ** 2 / (fields["baseMVA"][0] * 1e6)
+        br_m.values[:, 2:4] /= z_base
     bus = _frame(bus_m, _BUS_COLS)
     numbers = bus["bus_i"].to_numpy()
     for i, v in enumerate(numbers):
