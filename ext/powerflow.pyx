@@ -9,7 +9,7 @@ The Jacobian is held in CSC form with a fixed pattern computed once per
 
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport cos, fabs, sin, sqrt
+from libc.math cimport INFINITY, cos, fabs, sin, sqrt
 
 cnp.import_array()
 
@@ -31,7 +31,10 @@ def csr_matvec(const cnp.int64_t[::1] indptr, const cnp.int64_t[::1] indices,
 
 def power_mismatch(const cplx[::1] V, const cplx[::1] I, const cplx[::1] sbus,
                    const cnp.int64_t[::1] pvpq, const cnp.int64_t[::1] pq, double[::1] F):
-    """Fill F = [Re(mis[pvpq]), Im(mis[pq])] with mis = V conj(I) - Sbus; return (max |F|, argmax)."""
+    """Fill F = [Re(mis[pvpq]), Im(mis[pq])] with mis = V conj(I) - Sbus; return (max |F|, argmax).
+
+    A NaN mismatch counts as infinite, so it can never pass for convergence.
+    """
     cdef Py_ssize_t npvpq = pvpq.shape[0], npq = pq.shape[0], k, b, worst = -1
     cdef cplx s
     cdef double m = 0.0, a
@@ -41,7 +44,9 @@ def power_mismatch(const cplx[::1] V, const cplx[::1] I, const cplx[::1] sbus,
             s = V[b] * I[b].conjugate() - sbus[b]
             F[k] = s.real
             a = fabs(s.real)
-            if a > m:
+            if a != a:
+                a = INFINITY
+            if a > m or worst < 0:
                 m = a
                 worst = k
         for k in range(npq):
@@ -49,7 +54,9 @@ def power_mismatch(const cplx[::1] V, const cplx[::1] I, const cplx[::1] sbus,
             s = V[b] * I[b].conjugate() - sbus[b]
             F[npvpq + k] = s.imag
             a = fabs(s.imag)
-            if a > m:
+            if a != a:
+                a = INFINITY
+            if a > m or worst < 0:
                 m = a
                 worst = npvpq + k
     return m, worst

@@ -126,3 +126,58 @@ def test_zero_impedance_branch_is_named():
     g.line.loc["4", ["r_pu", "x_pu"]] = 0.0
     with pytest.raises(ValueError, match="branch '4' has zero impedance"):
         power_flow(g, "ac")
+
+
+def test_q_limits_clamp_generators_on_pq_buses_too():
+    g = read_matpower(MATPOWER_DIR / "case9.m")
+    g.add("generator", index="pq_gen", bus="5", p_mw=5.0, q_mvar=30.0, q_max_mvar=10.0, q_min_mvar=-10.0)
+    free = power_flow(g, "ac")
+    assert free.generator.loc["pq_gen", "q_mvar"] == pytest.approx(30.0)  # a fixed injection
+    lim = power_flow(g, "ac", enforce_q_limits=True)
+    assert lim.generator.loc["pq_gen", "q_mvar"] == pytest.approx(10.0)
+    assert lim.generator.loc["pq_gen", "at_q_limit"]
+
+
+def test_nan_input_is_an_error_naming_the_element():
+    g = read_matpower(MATPOWER_DIR / "case9.m")
+    g.load.loc["5", "p_mw"] = np.nan
+    with pytest.raises(ValueError, match="load '5': p_mw = nan"):
+        power_flow(g, "ac")
+
+
+def test_direct_table_edits_are_checked():
+    g = read_matpower(MATPOWER_DIR / "case9.m")
+    g.line.loc["1", "bus1"] = "99"
+    with pytest.raises(ValueError, match="bus1 = '99' is not a bus id"):
+        power_flow(g, "ac")
+    g = read_matpower(MATPOWER_DIR / "case9.m")
+    g.bus.loc["1", "type"] = "slack"
+    with pytest.raises(ValueError, match="type 'slack'"):
+        power_flow(g, "ac")
+    g = read_matpower(MATPOWER_DIR / "case9.m")
+    g.load = g.load.assign(p_mw=g.load["p_mw"] * 2)  # assignment goes through the schema
+    assert g["load"]["p_mw"].sum() == 630
+    with pytest.raises(ValueError, match="both a line and a transformer"):
+        g.add("transformer", index="1", bus0="1", bus1="4", x_pu=0.1)
+
+
+def test_zero_reactance_branch_dc_error_and_ac_flat_fallback():
+    g = read_matpower(MATPOWER_DIR / "case9.m")
+    g.line.loc["5", "x_pu"] = 0.0  # r > 0 remains: fine for AC, impossible for DC
+    with pytest.raises(ValueError, match="branch '5' has x_pu = 0"):
+        power_flow(g, "dc")
+    with pytest.warns(PowerFlowWarning, match="flat profile"):
+        res = power_flow(g, "ac")
+    assert res.converged
+
+
+def test_phase_shifter_in_dead_island_carries_no_flow():
+    g = read_matpower(MATPOWER_DIR / "case9.m")
+    g.add("bus", index=["x1", "x2"], vn_kv=230.0)
+    g.add("transformer", index="tx", bus0="x1", bus1="x2", x_pu=0.05, shift_deg=10.0)
+    g.add("load", index="lx", bus="x2", p_mw=7.0)
+    with pytest.warns(PowerFlowWarning, match="de-energised"):
+        dc = power_flow(g, "dc")
+    assert dc.branch.loc["tx", "p0_mw"] == 0
+    assert dc.bus.loc["x2", "p_unserved_mw"] == pytest.approx(7.0)
+    assert dc.summary()["unserved_load_mw"] == pytest.approx(7.0)

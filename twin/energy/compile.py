@@ -40,7 +40,7 @@ class CompiledGrid:
     gen_ids: pd.Index
     f: np.ndarray  # branch from-bus position
     t: np.ndarray
-    branch_on: np.ndarray  # bool, in service and both ends active
+    branch_on: np.ndarray  # bool, in service and in an energised island
     ys: np.ndarray  # complex series admittance (0 when off)
     bc: np.ndarray  # total charging susceptance (0 when off)
     tap: np.ndarray  # complex tap (ratio * exp(j shift)), 1 for lines
@@ -48,7 +48,8 @@ class CompiledGrid:
     rate_a: np.ndarray  # MVA, nan = unlimited
     bus_on: np.ndarray
     ysh: np.ndarray  # complex shunt admittance per bus
-    load_s: np.ndarray  # complex load per bus (p.u.)
+    load_s: np.ndarray  # complex load per bus (p.u.), served buses only
+    unserved_s: np.ndarray  # complex load at in-service but de-energised buses (p.u.)
     fixed_s: np.ndarray  # complex fixed injection per bus from storage (p.u.)
     gen_bus: np.ndarray
     gen_on: np.ndarray
@@ -105,8 +106,45 @@ class CompiledGrid:
         return y, yf, yt
 
 
+def _check_finite(name: str, df: pd.DataFrame, cols: list[str], *, allow_inf: tuple[str, ...] = ()) -> None:
+    """Raise ValueError naming the element and column of the first NaN (or disallowed ±Inf)."""
+    for c in cols:
+        v = df[c].to_numpy(float)
+        bad = np.isnan(v) if c in allow_inf else ~np.isfinite(v)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name} {df.index[i]!r}: {c} = {v[i]:g} is not a finite number")
+
+
+def _check_inputs(grid: Grid) -> None:
+    """Checks that direct table edits could have broken (the kernels trust these)."""
+    grid.validate()
+    for name in ("bus", "line", "transformer", "generator", "load", "shunt", "storage"):
+        df = grid[name]
+        if df["in_service"].dtype != bool:
+            raise ValueError(f"table {name!r}: in_service must be boolean (True/False), found {df['in_service'].dtype}")
+    bad = ~grid.bus["type"].isin(["pq", "pv", "ref"])
+    if bad.any():
+        raise ValueError(f"bus {grid.bus.index[bad][0]!r}: type {grid.bus['type'][bad].iloc[0]!r} is not "
+                         "'pq', 'pv' or 'ref'")
+    _check_finite("bus", grid.bus, ["vm_pu", "va_deg"])
+    for name in ("line", "transformer"):
+        _check_finite(name, grid[name], ["r_pu", "x_pu", "b_pu"])
+    _check_finite("transformer", grid.transformer, ["tap_ratio", "shift_deg"])
+    _check_finite("generator", grid.generator, ["p_mw", "q_mvar", "vm_pu", "q_min_mvar", "q_max_mvar"],
+                  allow_inf=("q_min_mvar", "q_max_mvar"))
+    _check_finite("load", grid.load, ["p_mw", "q_mvar"])
+    _check_finite("shunt", grid.shunt, ["g_mw", "b_mvar"])
+    _check_finite("storage", grid.storage, ["p_mw", "q_mvar"])
+
+
 def compile_grid(grid: Grid, *, check_slack: bool = True) -> CompiledGrid:
-    """Compile ``grid`` (see module docstring); raise :class:`SlackError` for an island with no slack."""
+    """Compile ``grid`` (see module docstring); raise :class:`SlackError` for an island with no slack.
+
+    Inputs are re-checked first (references, bus types, finite numbers), since
+    tables can be edited in place; errors name the element and column.
+    """
+    _check_inputs(grid)
     bus = grid.bus
     base = grid.base_mva
     def pos(ids: pd.Series) -> np.ndarray:
@@ -187,6 +225,10 @@ def compile_grid(grid: Grid, *, check_slack: bool = True) -> CompiledGrid:
                 "bus's type to 'ref'"
             )
     bus_type = np.where(energised, bus_type, 0)
+    unserved_s = np.where(energised, 0.0, load_s)
+    load_s = np.where(energised, load_s, 0.0)
+    fixed_s = np.where(energised, fixed_s, 0.0)
+    live = on & energised[f]  # both ends lie in the same energised island
 
     vm0 = bus["vm_pu"].to_numpy(float).copy()
     va0 = np.deg2rad(bus["va_deg"].to_numpy(float))
@@ -196,8 +238,8 @@ def compile_grid(grid: Grid, *, check_slack: bool = True) -> CompiledGrid:
 
     return CompiledGrid(
         base_mva=base, bus_ids=bus.index, branch_ids=branch_ids, branch_kind=kind, gen_ids=gen.index,
-        f=f, t=t, branch_on=on, ys=ys, bc=bc, tap=tap, x=np.where(on, x, np.inf), rate_a=rate, bus_on=bus_on,
-        ysh=ysh, load_s=load_s, fixed_s=fixed_s, gen_bus=gen_bus, gen_on=gen_on,
+        f=f, t=t, branch_on=live, ys=ys, bc=bc, tap=tap, x=np.where(live, x, np.inf), rate_a=rate, bus_on=bus_on,
+        ysh=ysh, load_s=load_s, unserved_s=unserved_s, fixed_s=fixed_s, gen_bus=gen_bus, gen_on=gen_on,
         gen_p=gen["p_mw"].to_numpy(float) / base, gen_q=gen["q_mvar"].to_numpy(float) / base, gen_vg=vg,
         gen_qmin=gen["q_min_mvar"].to_numpy(float) / base, gen_qmax=gen["q_max_mvar"].to_numpy(float) / base,
         bus_type=bus_type, island=labels, energised=energised, vm0=vm0, va0=va0,

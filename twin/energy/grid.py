@@ -60,6 +60,12 @@ class Grid:
             return self._tables[name]
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in TABLES:  # grid.load = df replaces the table, conformed and checked
+            self.set_table(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
     def tables(self) -> Iterator[tuple[str, pd.DataFrame]]:
         """Iterate over (name, table) pairs."""
         yield from self._tables.items()
@@ -100,6 +106,10 @@ class Grid:
     def validate(self) -> None:
         """Check foreign keys and cross-table rules; raise :class:`SchemaError` naming the element."""
         check_references(self._tables, TABLES.values())
+        both = self._tables["line"].index.intersection(self._tables["transformer"].index)
+        if len(both):
+            raise SchemaError(f"branch id {both[0]!r} is used by both a line and a transformer; "
+                              "branch ids must be unique across the two tables")
         cost = self._tables["generator_cost"]
         if len(cost):
             gen_ids = cost.index.str.removesuffix(":q")

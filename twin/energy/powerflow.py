@@ -86,6 +86,10 @@ def _deenergised_messages(cg: CompiledGrid) -> list[str]:
 def dc_matrices(cg: CompiledGrid) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray]:
     """MATPOWER's makeBdc: Bbus, Bf (p.u.), and phase-shift injections Pbusinj, Pfinj (p.u.)."""
     nb, nl = cg.nb, len(cg.f)
+    zero_x = cg.branch_on & (cg.x == 0)
+    if zero_x.any():
+        raise ValueError(f"branch {cg.branch_ids[np.flatnonzero(zero_x)[0]]!r} has x_pu = 0: the DC model "
+                         "needs a non-zero series reactance on every branch")
     ratio = np.abs(cg.tap)
     b = np.where(cg.branch_on, 1.0 / (cg.x * ratio), 0.0)
     shift = np.angle(cg.tap)
@@ -105,8 +109,12 @@ def _dc_angles(cg: CompiledGrid, bbus: sp.csr_matrix, pbus: np.ndarray) -> np.nd
     if len(pvpq):
         a = bbus[pvpq][:, pvpq].tocsc()
         rhs = pbus[pvpq] - bbus[pvpq][:, ref] @ cg.va0[ref]
-        va[pvpq] = splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                        options={"SymmetricMode": True}).solve(rhs)
+        try:
+            va[pvpq] = splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                            options={"SymmetricMode": True}).solve(rhs)
+        except RuntimeError as exc:  # singular B: e.g. series reactances that cancel around a loop
+            raise ValueError(f"the DC susceptance matrix is singular ({exc}); check for branch reactances "
+                             "that cancel (negative x_pu) or zero-reactance loops") from None
     return va
 
 
@@ -146,8 +154,11 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
         vm = np.where(ctrl, cg.vm0, 1.0)
         va = np.where(bus_type == 3, cg.va0, 0.0)
         if init == "dc":
-            bbus, _, pbusinj, _ = dc_matrices(cg)
-            va = _dc_angles(cg, bbus, cg.sbus().real - pbusinj - cg.ysh.real)
+            try:
+                bbus, _, pbusinj, _ = dc_matrices(cg)
+                va = _dc_angles(cg, bbus, cg.sbus().real - pbusinj - cg.ysh.real)
+            except ValueError as exc:  # the AC problem may still be fine: start flat instead
+                messages.append(f"DC start not possible ({exc}); started from a flat profile")
     V = np.where(cg.energised, vm * np.exp(1j * va), 0.0)
     ref0 = cg.ref
     gen_p_set = cg.gen_p.copy()  # P set points; a former slack generator keeps its last slack output
@@ -172,12 +183,14 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
         if not converged or not enforce_q:
             break
         # MATPOWER's ENFORCE_Q_LIMS = 1: all violators at once, the reference bus included
+        # generators at PQ buses count too: their Q set point is clamped to its limits
         ctrl = cg.gen_on & (bus_type[cg.gen_bus] >= 2)
-        over = ctrl & (q > cg.gen_qmax + violation)
-        under = ctrl & (q < cg.gen_qmin - violation)
+        cand = cg.gen_on & ~(fixed & (bus_type[cg.gen_bus] == 1) & at_limit)
+        over = cand & (q > cg.gen_qmax + violation)
+        under = cand & (q < cg.gen_qmin - violation)
         if not (over.any() or under.any()):
             break
-        if over[ctrl].all() or under[ctrl].all():
+        if ctrl.any() and ((over[ctrl].all() and over[ctrl].any()) or (under[ctrl].all() and under[ctrl].any())):
             converged = False
             messages.append("reactive power limits are infeasible: every voltage-controlling generator "
                             f"is {'above' if over[ctrl].all() else 'below'} its limit")
@@ -292,6 +305,7 @@ def _tables(cg: CompiledGrid, method: str, V: np.ndarray, flows: np.ndarray, gen
             "q_mvar": nan_q if p_only else qg - ql + stor.imag,
             "p_load_mw": pl,
             "q_load_mvar": ql,
+            "p_unserved_mw": cg.unserved_s.real * base,
             "p_gen_mw": pg,
             "q_gen_mvar": nan_q if p_only else qg,
             "type": pd.Categorical.from_codes(bt, ["", "pq", "pv", "ref"]),

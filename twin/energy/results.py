@@ -17,7 +17,8 @@ class PowerFlowResult:
     """Power-flow results.
 
     * ``bus``: index = bus id; ``vm_pu``, ``va_deg`` (deg), ``p_mw``/``q_mvar`` (net injection,
-      generation positive), ``p_load_mw``, ``q_load_mvar``, ``p_gen_mw``, ``q_gen_mvar``,
+      generation positive), ``p_load_mw``, ``q_load_mvar`` (served load), ``p_unserved_mw`` (load
+      at de-energised buses), ``p_gen_mw``, ``q_gen_mvar``,
       ``type`` (role in this solve: pq/pv/ref, '' when de-energised), ``island``, ``energised``.
       De-energised buses carry NaN voltages.
     * ``branch``: index = branch id; ``kind``, ``bus0``, ``bus1``, ``p0_mw``, ``q0_mvar`` (into the
@@ -62,6 +63,7 @@ class PowerFlowResult:
             "n_branch": int(len(br)),
             "generation_mw": num(g.loc[g["in_service"], "p_mw"].sum()),
             "load_mw": num(b["p_load_mw"].sum()),
+            "unserved_load_mw": num(b["p_unserved_mw"].sum()),
             "losses_mw": num(br["pl_mw"].sum()),
             "vm_min_pu": num(b.loc[on, "vm_pu"].min()) if on.any() else None,
             "vm_max_pu": num(b.loc[on, "vm_pu"].max()) if on.any() else None,
