@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-import warnings
 
 import numpy as np
 import pytest
@@ -167,9 +166,10 @@ def test_python_built_grid_with_string_ids(tmp_path):
     g.add("line", index="L1", bus0="A", bus1="B", r_pu=0.01, x_pu=0.05)
     g.add("generator", index="G1", bus="A", vm_pu=1.0)
     g.add("load", index="D1", bus="B", p_mw=5.0, q_mvar=1.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with pytest.warns(UserWarning, match="does not keep") as rec:
         g2 = read_matpower(write_matpower(g, tmp_path / "demo.m"))
+    msg = str(rec[0].message)
+    assert "generator ids" in msg and "branch ids" in msg and "load ids" in msg
     assert list(g2.bus["name"]) == ["A", "B"]
     assert g2.load["p_mw"].sum() == 5.0
 
@@ -200,3 +200,39 @@ def test_distribution_case_unit_conversions(tmp_path):
     assert conv.transformer.loc["2", "r_pu"] == pytest.approx(plain.transformer.loc["2", "r_pu"] / z_base)
     assert conv.load.loc["3", "p_mw"] == pytest.approx(0.05)
     assert conv.line.loc["1", "b_pu"] == plain.line.loc["1", "b_pu"]  # only R and X are converted
+
+
+def test_no_lossy_warning_for_a_matpower_grid(tmp_path, recwarn):
+    write_matpower(read_matpower(MATPOWER_DIR / "case118.m"), tmp_path / "c.m")
+    assert not [w for w in recwarn if "does not keep" in str(w.message)]
+
+
+def test_empty_generator_and_branch_matrices_round_trip(tmp_path):
+    text = CASE.split("mpc.gen = [")[0] + "mpc.gen = [];\nmpc.branch = [\n];\n"
+    g = read_matpower(write_case(tmp_path, text))
+    assert len(g.generator) == 0 and len(g.line) == 0 and len(g.bus) == 4
+    assert g.equals(read_matpower(write_matpower(g, tmp_path / "out.m")))
+    assert "no rows" in _err(tmp_path, "mpc.version = '2';\nmpc.baseMVA = 100;\nmpc.bus = [];\n"
+                             "mpc.gen = [];\nmpc.branch = [];\n")
+
+
+def test_nan_and_misplaced_inf_are_rejected(tmp_path):
+    msg = _err(tmp_path, CASE.replace("\t1\t2\t0.01\t0.085", "\t1\t2\tNaN\t0.085"))
+    assert "tiny.m:16" in msg and "row 1, column 3" in msg and "nan" in msg
+    assert "column 9" in _err(tmp_path, CASE.replace("\t3\t1\t50\t10\t0\t5\t1\t1\t0\t230",
+                                                    "\t3\t1\t50\t10\t0\t5\t1\t1\tInf\t230"))
+
+
+def test_reader_refuses_what_it_cannot_read_faithfully(tmp_path):
+    assert "transposed" in _err(tmp_path, CASE.replace("0.9;\n];\nmpc.gen", "0.9;\n]';\nmpc.gen", 1))
+    assert "cell array" in _err(tmp_path, CASE + "mpc.bus_name = [1; 2; 3; 4];\n")
+    assert "version 2" in _err(tmp_path, CASE.replace("mpc.version = '2';\n", ""))
+    with pytest.warns(UserWarning, match="sub-fields"):
+        read_matpower(write_case(tmp_path, CASE + "mpc.user.note = 3;\n"))
+
+
+def test_writer_refuses_incomplete_costs(tmp_path):
+    g = read_matpower(MATPOWER_DIR / "case9.m")
+    g.generator_cost.loc["1", "model"] = 1  # 3 coefficients: not (p, c) pairs
+    with pytest.raises(ValueError, match="odd number"):
+        write_matpower(g, tmp_path / "x.m")

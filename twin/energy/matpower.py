@@ -15,7 +15,9 @@ Optional result columns (OPF multipliers, stored branch flows) are kept.  Other
 distribution cases (impedances in ohms, loads in kW, converted by statements
 after the matrices) are recognised and applied; any other statement that
 indexes into ``mpc`` is refused with an error rather than silently ignored.  ``write_matpower`` writes every
-number with 17 significant digits, so ``read(write(grid))`` equals ``grid``.
+number with 17 significant digits, so ``read(write(grid))`` equals ``grid`` for a
+grid read from a MATPOWER file; what the format cannot carry (coordinates,
+element names, free-form ids, per-load detail) is listed in a warning.
 """
 
 from __future__ import annotations
@@ -219,6 +221,9 @@ def _read_fields(src: _Source) -> dict[str, tuple[object, int]]:
     if indexed:
         raise src.error(indexed.start(), f"indexed assignment or call on mpc.{indexed.group(1)} is not "
                         "supported; apply the change to the matrix itself")
+    for m in re.finditer(r"\bmpc\.(\w+)\.\w+", src.text):
+        warnings.warn(f"{src.path}:{src.line_of(m.start())}: mpc.{m.group(1)} sub-fields are not used by "
+                      "Berkane Twin and are ignored", stacklevel=3)
     for m in re.finditer(r"\bmpc\.(\w+)\s*=\s*", src.text):
         name, pos = m.group(1), m.end()
         if pos >= len(src.text):
@@ -226,6 +231,8 @@ def _read_fields(src: _Source) -> dict[str, tuple[object, int]]:
         ch = src.text[pos]
         if ch == "[":
             end = _closing(src, pos, "[", "]", name)
+            if src.text[end + 1:end + 2] == "'":
+                raise src.error(end, f"mpc.{name}: transposed matrices (]') are not supported")
             fields[name] = (_parse_matrix(src, pos, end, name), m.start())
         elif ch == "{":
             end = _closing(src, pos, "{", "}", name)
@@ -259,9 +266,26 @@ def _matrix(fields, name: str, src: _Source, required: bool = True) -> _Matrix |
     return value
 
 
-def _frame(m: _Matrix, names: list[str]) -> pd.DataFrame:
-    k = min(m.values.shape[1], len(names))
-    return pd.DataFrame(m.values[:, :k], columns=names[:k])
+# Columns that may hold ±Inf (limits); everywhere else in the standard columns a value must be finite.
+_INF_OK = {"bus": {11, 12}, "gen": {3, 4, 8, 9}, "branch": {5, 6, 7, 11, 12}, "gencost": set()}
+
+
+def _check_values(m: _Matrix, name: str, path: Path) -> None:
+    std = m.values[:, :_STD_COLS.get(name, m.values.shape[1])]
+    bad = np.isnan(std)
+    inf_ok = np.zeros(std.shape[1], bool)
+    inf_ok[[c for c in _INF_OK[name] if c < std.shape[1]]] = True
+    bad |= np.isinf(std) & ~inf_ok[None, :]
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise MatpowerFormatError(
+            f"{path}:{m.lines[r]}: mpc.{name} row {r + 1}, column {c + 1}: {std[r, c]:g} is not allowed here")
+
+
+def _frame(m: _Matrix, names: list[str], name: str) -> pd.DataFrame:
+    width = m.values.shape[1] if len(m.values) else _STD_COLS[name]
+    k = min(width, len(names))
+    return pd.DataFrame(m.values[:, :k] if len(m.values) else np.zeros((0, k)), columns=names[:k])
 
 
 def read_matpower(path: str | os.PathLike) -> Grid:
@@ -278,6 +302,10 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     conversions = _take_idioms(src)
     fields = _read_fields(src)
     version = fields.get("version", (None, 0))[0]
+    if version is None:
+        raise MatpowerFormatError(
+            f"{path}: no mpc.version = '2' found; only MATPOWER case format version 2 (the mpc struct) is "
+            "supported — convert version 1 files with MATPOWER's loadcase/savecase")
     if str(version).strip() != "2":
         raise MatpowerFormatError(
             f"{path}: mpc.version = {version!r}; only MATPOWER case format version 2 is supported"
@@ -298,7 +326,13 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     if "ohm_to_pu" in conversions and len(bus_m.values):
         z_base = (bus_m.values[0, 9] * 1e3) ** 2 / (fields["baseMVA"][0] * 1e6)
         br_m.values[:, 2:4] /= z_base
-    bus = _frame(bus_m, _BUS_COLS)
+    if len(bus_m.values) == 0:
+        raise MatpowerFormatError(f"{path}: mpc.bus has no rows")
+    for m_, n_ in ((bus_m, "bus"), (gen_m, "gen"), (br_m, "branch")):
+        _check_values(m_, n_, path)
+    if cost_m is not None:
+        _check_values(cost_m, "gencost", path)
+    bus = _frame(bus_m, _BUS_COLS, "bus")
     numbers = bus["bus_i"].to_numpy()
     for i, v in enumerate(numbers):
         if not (v > 0 and v == int(v)):
@@ -315,6 +349,8 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     ids = [str(int(v)) for v in numbers]
 
     def check_bus_refs(m: _Matrix, cols: list[int], name: str) -> None:
+        if len(m.values) == 0:
+            return
         for c in cols:
             vals = m.values[:, c]
             bad = ~np.isin(vals, numbers)
@@ -327,6 +363,10 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     check_bus_refs(br_m, [0, 1], "branch")
 
     names = fields.get("bus_name", (None, 0))[0]
+    if names is not None and not isinstance(names, list):
+        raise src.error(fields["bus_name"][1], "mpc.bus_name must be a cell array of strings {'a'; 'b'; …}")
+    if names is not None:
+        names = [n if n != "" else None for n in names]
     if names is not None and len(names) != len(ids):
         raise src.error(fields["bus_name"][1], f"mpc.bus_name has {len(names)} entries for {len(ids)} buses")
 
@@ -359,7 +399,7 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     shunt = pd.DataFrame({"bus": ids, "g_mw": bus["gs"].to_numpy(), "b_mvar": bus["bs"].to_numpy()}, index=ids)
     _set(g, "shunt", shunt[has_sh.to_numpy()], path)
 
-    br = _frame(br_m, _BRANCH_COLS)
+    br = _frame(br_m, _BRANCH_COLS, "branch")
     br.index = [str(i + 1) for i in range(len(br))]
     for c in ("bus0", "bus1"):
         br[c] = br[c].astype(np.int64).astype(str)
@@ -370,7 +410,7 @@ def read_matpower(path: str | os.PathLike) -> Grid:
     _set(g, "line", br[~is_tr.to_numpy()].drop(columns=["tap", "shift_deg"]), path)
     _set(g, "transformer", tr.drop(columns=["tap"]), path)
 
-    gen = _frame(gen_m, _GEN_COLS)
+    gen = _frame(gen_m, _GEN_COLS, "gen")
     gen.index = [str(i + 1) for i in range(len(gen))]
     gen["bus"] = gen["bus"].astype(np.int64).astype(str)
     gen["in_service"] = gen.pop("status").to_numpy() > 0
@@ -460,6 +500,7 @@ def write_matpower(grid: Grid, path: str | os.PathLike, name: str | None = None)
     if len(grid.storage):
         raise ValueError("write_matpower: the MATPOWER case format has no storage; "
                          f"remove the {len(grid.storage)} storage units or model them as generators")
+    _warn_lossy(grid)
     numeric = all(s.isdigit() and s[0] != "0" for s in bus.index)
     numbers = pd.Series(
         [int(s) for s in bus.index] if numeric else range(1, len(bus) + 1), index=bus.index, dtype=np.int64)
@@ -525,6 +566,14 @@ def write_matpower(grid: Grid, path: str | os.PathLike, name: str | None = None)
         if missing:
             raise ValueError(f"write_matpower: generator {missing[0]!r} has no generator_cost row "
                              "(MATPOWER needs one cost row per generator or none)")
+        q_rows = cost.index.str.endswith(":q")
+        if q_rows.any() and q_rows.sum() != len(gen):
+            raise ValueError("write_matpower: MATPOWER needs reactive costs for all generators or for none "
+                             f"({int(q_rows.sum())} of {len(gen)} have one)")
+        odd = (cost["model"] == 1) & (cost["coefficients"].map(len) % 2 == 1)
+        if odd.any():
+            raise ValueError(f"write_matpower: generator_cost {cost.index[odd][0]!r}: a piecewise-linear cost "
+                             "needs (p, c) pairs, found an odd number of coefficients")
         width = max(len(c) for c in cost["coefficients"])
         rows = []
         for cid in order:
@@ -543,6 +592,34 @@ def write_matpower(grid: Grid, path: str | os.PathLike, name: str | None = None)
             out += [f"\n%% generator {col}\nmpc.{field} = {{\n",
                     "".join(f"\t'{_quote(v)}';\n" for v in gen[col].fillna("")), "};\n"]
     return atomic_write_text(path, "".join(out))
+
+
+def _warn_lossy(grid: Grid) -> None:
+    """Warn about what the MATPOWER format cannot carry (read(write(grid)) will differ there)."""
+    lost = []
+    bus = grid.bus
+    if (~bus["in_service"] & (bus["type"] != "pq")).any():
+        lost.append("the type of out-of-service pv/ref buses (written as type 4)")
+    if bus[["lon", "lat"]].notna().any().any():
+        lost.append("bus coordinates (lon/lat)")
+    for t in ("line", "transformer", "generator", "load", "shunt"):
+        if grid[t]["name"].notna().any():
+            lost.append(f"{t} names")
+    gen = grid.generator
+    if list(gen.index) != [str(i + 1) for i in range(len(gen))]:
+        lost.append("generator ids (the format numbers them 1..n)")
+    br_ids = list(grid.line.index) + list(grid.transformer.index)
+    if sorted(br_ids, key=lambda x: (len(x), x)) != [str(i + 1) for i in range(len(br_ids))]:
+        lost.append("branch ids (the format numbers them 1..n)")
+    for t in ("load", "shunt"):
+        df = grid[t]
+        if (df.index != df["bus"]).any() or df["bus"].duplicated().any():
+            lost.append(f"{t} ids and per-{t} detail (summed per bus)")
+    zero_load = (grid.load[["p_mw", "q_mvar"]] == 0).all(axis=1).any()
+    if zero_load or (grid.shunt[["g_mw", "b_mvar"]] == 0).all(axis=1).any():
+        lost.append("zero-valued loads/shunts")
+    if lost:
+        warnings.warn("write_matpower: the MATPOWER format does not keep " + "; ".join(lost), stacklevel=3)
 
 
 def _quote(s: str) -> str:
