@@ -88,6 +88,10 @@ class Grid:
             if index is None:
                 raise ValueError("add(): give a DataFrame or index= ids with column keywords")
             idx = pd.Index([index] if isinstance(index, (str, int)) else list(index))
+            schema = TABLES[table]
+            # a tuple for an object column (e.g. cost coefficients) is one value, not one per element
+            columns = {k: ([v] * len(idx) if isinstance(v, tuple) and k in schema.names
+                           and schema[k].dtype == "object" else v) for k, v in columns.items()}
             data = pd.DataFrame(columns, index=idx)
         new = conform(data, TABLES[table])
         clash = new.index.intersection(self._tables[table].index)
