@@ -53,6 +53,6 @@ def test_to_networkx_view():
 
 def test_add_cost_with_tuple_coefficients():
     g = read_matpower(MATPOWER_DIR / "case9.m")
-    g.generator_cost.drop(index="1", inplace=True)
+    g.generator_cost = g.generator_cost.drop(index="1")
     g.add("generator_cost", index="1", model=2, coefficients=(0.1, 5.0, 150.0))
     assert g.generator_cost.loc["1", "coefficients"] == (0.1, 5.0, 150.0)
