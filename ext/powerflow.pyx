@@ -121,6 +121,19 @@ def update_voltage(double[::1] va, double[::1] vm, const double[::1] dx,
             V[k] = vm[k] * cos(va[k]) + 1j * vm[k] * sin(va[k])
 
 
+cdef inline void _put(cnp.int64_t[::1] cursor, Py_ssize_t col, Py_ssize_t row, Py_ssize_t p, Py_ssize_t i,
+                      Py_ssize_t c, int k, cnp.int32_t[::1] jrow, cnp.int64_t[::1] ypos,
+                      cnp.int64_t[::1] rowbus, cnp.int64_t[::1] colbus, cnp.int8_t[::1] kind) noexcept nogil:
+    """Append Jacobian entry (row, col) of kind k, from Ybus entry p = (i, c), to its column."""
+    cdef Py_ssize_t e = cursor[col]
+    cursor[col] += 1
+    jrow[e] = <cnp.int32_t>row
+    ypos[e] = p
+    rowbus[e] = i
+    colbus[e] = c
+    kind[e] = <cnp.int8_t>k
+
+
 def jacobian_pattern(const cnp.int64_t[::1] indptr, const cnp.int64_t[::1] indices,
                      const cnp.int64_t[::1] pos_a, const cnp.int64_t[::1] pos_m, Py_ssize_t n):
     """CSC pattern of the polar Jacobian from the Ybus CSR pattern.
@@ -156,7 +169,6 @@ def jacobian_pattern(const cnp.int64_t[::1] indptr, const cnp.int64_t[::1] indic
     cdef cnp.int64_t[::1] rowbus = np.empty(nnz, dtype=np.int64)
     cdef cnp.int64_t[::1] colbus = np.empty(nnz, dtype=np.int64)
     cdef cnp.int8_t[::1] kind = np.empty(nnz, dtype=np.int8)
-    cdef Py_ssize_t e
     with nogil:
         for sweep in range(2):
             for i in range(nb):
@@ -165,20 +177,8 @@ def jacobian_pattern(const cnp.int64_t[::1] indptr, const cnp.int64_t[::1] indic
                     continue
                 for p in range(indptr[i], indptr[i + 1]):
                     c = indices[p]
-                    if pos_a[c] >= 0:
-                        e = cursor[pos_a[c]]
-                        cursor[pos_a[c]] += 1
-                        jrow[e] = <cnp.int32_t>row
-                        ypos[e] = p
-                        rowbus[e] = i
-                        colbus[e] = c
-                        kind[e] = 0 if sweep == 0 else 2
-                    if pos_m[c] >= 0:
-                        e = cursor[pos_m[c]]
-                        cursor[pos_m[c]] += 1
-                        jrow[e] = <cnp.int32_t>row
-                        ypos[e] = p
-                        rowbus[e] = i
-                        colbus[e] = c
-                        kind[e] = 1 if sweep == 0 else 3
+                    if pos_a[c] >= 0:  # d/dVa_c: kind 0 (P row) or 2 (Q row)
+                        _put(cursor, pos_a[c], row, p, i, c, 2 * sweep, jrow, ypos, rowbus, colbus, kind)
+                    if pos_m[c] >= 0:  # d/dVm_c: kind 1 (P row) or 3 (Q row)
+                        _put(cursor, pos_m[c], row, p, i, c, 2 * sweep + 1, jrow, ypos, rowbus, colbus, kind)
     return jp, np.asarray(jrow), np.asarray(ypos), np.asarray(rowbus), np.asarray(colbus), np.asarray(kind)

@@ -80,7 +80,7 @@ class CompiledGrid:
     def pq(self) -> np.ndarray:
         return np.flatnonzero(self.bus_type == 1)
 
-    def sbus(self, gen_fixed: np.ndarray | None = None) -> np.ndarray:
+    def sbus(self) -> np.ndarray:
         """Complex bus injections (p.u.): in-service generation - load + storage."""
         s = np.zeros(self.nb, dtype=complex)
         on = self.gen_on
