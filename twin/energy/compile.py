@@ -55,7 +55,6 @@ class CompiledGrid:
     gen_on: np.ndarray
     gen_p: np.ndarray
     gen_q: np.ndarray
-    gen_vg: np.ndarray
     gen_qmin: np.ndarray
     gen_qmax: np.ndarray
     bus_type: np.ndarray  # int: 1 pq, 2 pv, 3 ref (MATPOWER semantics applied)
@@ -240,7 +239,7 @@ def compile_grid(grid: Grid, *, check_slack: bool = True) -> CompiledGrid:
         base_mva=base, bus_ids=bus.index, branch_ids=branch_ids, branch_kind=kind, gen_ids=gen.index,
         f=f, t=t, branch_on=live, ys=ys, bc=bc, tap=tap, x=np.where(live, x, np.inf), rate_a=rate, bus_on=bus_on,
         ysh=ysh, load_s=load_s, unserved_s=unserved_s, fixed_s=fixed_s, gen_bus=gen_bus, gen_on=gen_on,
-        gen_p=gen["p_mw"].to_numpy(float) / base, gen_q=gen["q_mvar"].to_numpy(float) / base, gen_vg=vg,
+        gen_p=gen["p_mw"].to_numpy(float) / base, gen_q=gen["q_mvar"].to_numpy(float) / base,
         gen_qmin=gen["q_min_mvar"].to_numpy(float) / base, gen_qmax=gen["q_max_mvar"].to_numpy(float) / base,
         bus_type=bus_type, island=labels, energised=energised, vm0=vm0, va0=va0,
     )

@@ -102,7 +102,9 @@ def dc_matrices(cg: CompiledGrid) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndar
     return bbus, bf, pbusinj, pfinj
 
 
-def _dc_angles(cg: CompiledGrid, bbus: sp.csr_matrix, pbus: np.ndarray) -> np.ndarray:
+def _dc_angles(cg: CompiledGrid, bbus: sp.csr_matrix, pbusinj: np.ndarray) -> np.ndarray:
+    """DC bus angles (rad) with MATPOWER's rundcpf injections: P - Pbusinj - Gs (p.u.)."""
+    pbus = cg.sbus().real - pbusinj - cg.ysh.real
     ref = cg.ref
     pvpq = np.flatnonzero((cg.bus_type == 1) | (cg.bus_type == 2))
     va = np.where(cg.energised, cg.va0, np.nan)
@@ -121,8 +123,7 @@ def _dc_angles(cg: CompiledGrid, bbus: sp.csr_matrix, pbus: np.ndarray) -> np.nd
 def _dc(cg: CompiledGrid, t0: float, messages: list[str]) -> PowerFlowResult:
     bbus, bf, pbusinj, pfinj = dc_matrices(cg)
     sbus = cg.sbus()
-    pbus = sbus.real - pbusinj - cg.ysh.real
-    va = _dc_angles(cg, bbus, pbus)
+    va = _dc_angles(cg, bbus, pbusinj)
     va0 = np.where(np.isnan(va), 0.0, va)
     pf = np.where(cg.branch_on, bf @ va0 + pfinj, 0.0)
     # slack generation: P balance at each reference bus
@@ -156,7 +157,7 @@ def _ac(cg: CompiledGrid, t0: float, messages: list[str], init: str, tol: float,
         if init == "dc":
             try:
                 bbus, _, pbusinj, _ = dc_matrices(cg)
-                va = _dc_angles(cg, bbus, cg.sbus().real - pbusinj - cg.ysh.real)
+                va = _dc_angles(cg, bbus, pbusinj)
             except ValueError as exc:  # the AC problem may still be fine: start flat instead
                 messages.append(f"DC start not possible ({exc}); started from a flat profile")
     V = np.where(cg.energised, vm * np.exp(1j * va), 0.0)
