@@ -1,0 +1,1290 @@
+"""Read and write EPANET 2.2 ``.inp`` files.
+
+:func:`read_inp` converts the file's units (any EPANET flow units, US or SI)
+to SI with EPANET's own factors (see :mod:`twin.water.units`); :func:`write_inp`
+converts back to ``wn.options.flow_units``.  Sections that are not simulated
+(quality, report, map data) are kept as raw lines and written back unchanged.
+
+Errors name the file, the line and the problem; all errors of a file are
+reported together (:class:`InpError`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_write_text
+from . import units as U
+from .network import Control, Curve, Premise, Rule, RuleAction, WaterNetwork
+from .schema import VALVE_TYPES
+
+__all__ = ["read_inp", "write_inp", "InpError"]
+
+SECTIONS = (
+    "TITLE", "JUNCTIONS", "RESERVOIRS", "TANKS", "PIPES", "PUMPS", "VALVES", "DEMANDS", "STATUS",
+    "PATTERNS", "CURVES", "CONTROLS", "RULES", "ENERGY", "EMITTERS", "OPTIONS", "TIMES", "REPORT",
+    "COORDINATES", "VERTICES", "LABELS", "TAGS", "BACKDROP", "QUALITY", "SOURCES", "REACTIONS",
+    "MIXING", "LEAKAGE", "END",
+)
+#: sections kept verbatim (not simulated)
+RAW_SECTIONS = ("REPORT", "VERTICES", "LABELS", "BACKDROP", "SOURCES", "REACTIONS", "MIXING", "LEAKAGE")
+
+
+class InpError(ValueError):
+    """One or more problems in an ``.inp`` file; ``errors`` lists (line, message)."""
+
+    def __init__(self, path: str, errors: list[tuple[int, str]]):
+        self.path = path
+        self.errors = errors
+        lines = [f"{path}:{ln}: {msg}" if ln else f"{path}: {msg}" for ln, msg in errors]
+        more = f" ({len(errors)} errors)" if len(errors) > 1 else ""
+        super().__init__(f"invalid EPANET input file{more}:\n" + "\n".join(lines))
+
+
+@dataclass
+class _Line:
+    no: int
+    tokens: list[str]
+    comment: str
+    raw: str
+
+
+_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def _split(text: str) -> tuple[list[str], str]:
+    body, _, comment = text.partition(";")
+    return [a if a else b for a, b in _TOKEN.findall(body)], comment.strip()
+
+
+def _match(token: str, keyword: str) -> bool:
+    """EPANET's keyword match: the token starts with the keyword (case-insensitive)."""
+    return token.upper().startswith(keyword)
+
+
+def _hours(value: str, unit: str = "") -> float | None:
+    """EPANET's time parser: '5', '5 min', '13:50', '1:50 pm' → hours (None if invalid)."""
+    parts = value.split(":")
+    if len(parts) > 3:
+        return None
+    try:
+        y = [float(p) for p in parts]
+    except ValueError:
+        return None
+    if len(y) == 1 and unit:
+        u = unit.upper()
+        for key, f in (("SEC", 1 / 3600), ("MIN", 1 / 60), ("HOU", 1.0), ("DAY", 24.0)):
+            if u.startswith(key):
+                return y[0] * f
+    h = y[0] + (y[1] / 60 if len(y) > 1 else 0) + (y[2] / 3600 if len(y) > 2 else 0)
+    if not unit:
+        return h
+    u = unit.upper()
+    if u.startswith("AM") or u.startswith("PM"):
+        if h >= 13:
+            return None
+        if u.startswith("AM"):
+            return h - 12 if h >= 12 else h
+        return h if h >= 12 else h + 12
+    return None
+
+
+def _seconds_token(tokens: list[str]) -> int | None:
+    """Time value at the end of a [TIMES]/[CONTROLS] line, in seconds."""
+    last = tokens[-1]
+    try:
+        h = float(last)
+    except ValueError:
+        h = _hours(last)
+        if h is None and len(tokens) >= 2:
+            h = _hours(tokens[-2], last)
+    if h is None or h < 0:
+        return None
+    return int(3600.0 * h + 0.5)
+
+
+def _fmt_time(s: int) -> str:
+    return f"{s // 3600}:{(s % 3600) // 60:02d}:{s % 60:02d}"
+
+
+class _Reader:
+    def __init__(self, path: str):
+        self.path = path
+        self.errors: list[tuple[int, str]] = []
+        self.wn = WaterNetwork(Path(path).stem)
+
+    def err(self, line: _Line | int, msg: str) -> None:
+        self.errors.append((line.no if isinstance(line, _Line) else line, msg))
+
+    def num(self, line: _Line, i: int, what: str, *, minimum: float | None = None,
+            positive: bool = False) -> float | None:
+        try:
+            tok = line.tokens[i]
+        except IndexError:
+            self.err(line, f"missing {what}")
+            return None
+        try:
+            v = float(tok)
+        except ValueError:
+            self.err(line, f"{what} {tok!r} is not a number")
+            return None
+        if not math.isfinite(v):
+            self.err(line, f"{what} {tok!r} is not finite")
+            return None
+        if positive and v <= 0:
+            self.err(line, f"{what} must be positive, got {tok}")
+            return None
+        if minimum is not None and v < minimum:
+            self.err(line, f"{what} must be >= {minimum:g}, got {tok}")
+            return None
+        return v
+
+    # -- pass 1: sections -------------------------------------------------------
+    def split_sections(self, text: str) -> dict[str, list[_Line]]:
+        sections: dict[str, list[_Line]] = {}
+        current: str | None = None
+        for no, raw in enumerate(text.splitlines(), start=1):
+            raw = raw.rstrip("\r\n")
+            stripped = raw.strip()
+            if stripped.startswith("["):
+                name = stripped[1:stripped.find("]")].strip().upper() if "]" in stripped else ""
+                if name not in SECTIONS:
+                    self.err(no, f"unknown section {stripped!r}")
+                    current = None
+                    continue
+                current = name
+                if name == "END":
+                    break
+                sections.setdefault(name, [])
+                continue
+            if current is None:
+                if stripped and not stripped.startswith(";"):
+                    self.err(no, "data outside of any [SECTION]")
+                continue
+            tokens, comment = _split(raw)
+            if current in RAW_SECTIONS or current == "TITLE":
+                if current == "TITLE":
+                    if stripped:
+                        sections[current].append(_Line(no, tokens, comment, raw.strip()))
+                elif stripped and not stripped.startswith(";"):
+                    sections[current].append(_Line(no, tokens, comment, raw.strip()))
+                continue
+            if tokens:
+                sections[current].append(_Line(no, tokens, comment, raw))
+        return sections
+
+    # -- options and units --------------------------------------------------------
+    def read_options(self, lines: list[_Line]) -> None:
+        o = self.wn.options
+        pmin = preq = None
+        viscosity = None
+        for ln in lines:
+            t = ln.tokens
+            k0 = t[0].upper()
+            n = len(t) - 1
+            if _match(k0, "UNITS"):
+                if n >= 1:
+                    u = t[1].upper()
+                    if u not in U.PER_CFS:
+                        self.err(ln, f"unknown flow units {t[1]!r} (expected one of {', '.join(U.PER_CFS)})")
+                    else:
+                        o.flow_units = u
+                continue
+            if _match(k0, "PRESSURE") and n >= 1 and not _match(t[1], "EXPO"):
+                u = t[1].upper()
+                if u not in ("PSI", "KPA", "METERS", "BAR", "FEET"):
+                    self.err(ln, f"unknown pressure units {t[1]!r}")
+                else:
+                    o.pressure_units = u
+                continue
+            if _match(k0, "HEADLOSS"):
+                if n >= 1:
+                    u = t[1].upper()
+                    if u not in ("H-W", "D-W", "C-M"):
+                        self.err(ln, f"unknown headloss formula {t[1]!r} (H-W, D-W or C-M)")
+                    else:
+                        o.headloss = u
+                continue
+            if _match(k0, "UNBALANCED"):
+                if n >= 1 and _match(t[1], "STOP"):
+                    o.unbalanced, o.unbalanced_extra_trials = "STOP", 0
+                elif n >= 1 and _match(t[1], "CONTINUE"):
+                    o.unbalanced = "CONTINUE"
+                    o.unbalanced_extra_trials = int(float(t[2])) if n >= 2 else 0
+                else:
+                    self.err(ln, "UNBALANCED must be STOP or CONTINUE [n]")
+                continue
+            if _match(k0, "PATTERN"):
+                if n >= 1:
+                    o.pattern = t[1]
+                continue
+            if _match(k0, "DEMAND") and n >= 1 and _match(t[1], "MODEL"):
+                if n >= 2 and t[2].upper() in ("DDA", "PDA"):
+                    o.demand_model = t[2].upper()
+                else:
+                    self.err(ln, "DEMAND MODEL must be DDA or PDA")
+                continue
+            if _match(k0, "BACKFLOW") and n >= 2:
+                o.emitter_backflow = t[2].upper().startswith("Y")
+                continue
+            if any(_match(k0, k) for k in ("QUALITY", "DIFFUSIVITY", "TOLERANCE", "MAP", "HYDRAULIC",
+                                           "VERIFY", "SEGMENTS")):
+                o.quality.append(" ".join(t))
+                continue
+            nvalue = 2 if any(_match(k0, k) for k in ("SPEC", "EMIT", "DEMAND", "MINI", "REQ", "PRESSURE",
+                                                     "PREC")) else 1
+            if n < nvalue:
+                continue
+            y = self.num(ln, nvalue, f"option {k0}")
+            if y is None:
+                continue
+            if _match(k0, "DAMPLIMIT"):
+                o.damp_limit = y
+            elif _match(k0, "FLOWCHANGE"):
+                o.flow_change_m3s = y  # converted once flow units are known
+            elif _match(k0, "HEADERROR"):
+                o.head_error_m = y
+            elif _match(k0, "MINI"):
+                pmin = y
+            elif _match(k0, "REQ"):
+                preq = y
+            elif _match(k0, "PRESSURE"):
+                o.pressure_exponent = y
+            elif y <= 0:
+                self.err(ln, f"option {k0} must be positive, got {t[nvalue]}")
+            elif _match(k0, "VISC"):
+                viscosity = y
+            elif _match(k0, "SPEC"):
+                o.specific_gravity = y
+            elif _match(k0, "TRIALS"):
+                o.trials = int(y)
+            elif _match(k0, "ACCURACY"):
+                o.accuracy = min(max(y, 1e-5), 1e-1)  # EPANET clamps the file's value
+            elif _match(k0, "CHECKFREQ"):
+                o.check_freq = int(y)
+            elif _match(k0, "MAXCHECK"):
+                o.max_check = int(y)
+            elif _match(k0, "EMIT"):
+                o.emitter_exponent = y
+            elif _match(k0, "DEMAND"):
+                o.demand_multiplier = y
+            elif any(_match(k0, k) for k in ("HTOL", "QTOL", "RQTOL")):
+                self.err(ln, f"option {k0} (solver tolerance) is not supported; remove it")
+            else:
+                self.err(ln, f"unknown option {t[0]!r}")
+        if not o.pressure_units:
+            o.pressure_units = U.default_pressure_units(o.flow_units)
+        # conversions that need the units
+        self.q = U.flow_factor(o.flow_units)
+        self.L = U.length_factor(o.flow_units)
+        self.D = U.diameter_factor(o.flow_units)
+        self.P = U.pressure_factor(o.pressure_units, o.specific_gravity)
+        o.flow_change_m3s *= self.q
+        o.head_error_m *= self.L
+        # EPANET: viscosity > 1e-3 is a multiplier of the default, else an actual value
+        if viscosity is not None:
+            o.viscosity_m2s = viscosity * U.VISCOSITY if viscosity > 1e-3 else viscosity * self.L**2
+        else:
+            o.viscosity_m2s = U.VISCOSITY
+        minpdiff = 0.1
+        if pmin is not None:
+            o.minimum_pressure_m = pmin * self.P
+        if preq is not None:
+            if preq - (pmin or 0.0) < minpdiff:
+                self.err(0, "REQUIRED PRESSURE must exceed MINIMUM PRESSURE by at least 0.1")
+            o.required_pressure_m = preq * self.P
+        else:
+            o.required_pressure_m = ((pmin or 0.0) + minpdiff) * self.P
+
+    def read_times(self, lines: list[_Line]) -> None:
+        tm = self.wn.times
+        for ln in lines:
+            t = ln.tokens
+            k0 = t[0].upper()
+            if len(t) < 2:
+                self.err(ln, f"missing value for {t[0]}")
+                continue
+            if _match(k0, "STATISTIC"):
+                v = t[-1].upper()
+                if not any(v.startswith(s) for s in ("NONE", "NO", "AVG", "AVERAGE", "MIN", "MAX", "RANGE")):
+                    self.err(ln, f"unknown statistic {t[-1]!r}")
+                tm.statistic = v
+                continue
+            s = _seconds_token(t)
+            if s is None:
+                self.err(ln, f"invalid time {' '.join(t[1:])!r}")
+                continue
+            if _match(k0, "DURATION"):
+                tm.duration_s = s
+            elif _match(k0, "HYDRAULIC"):
+                tm.hydraulic_step_s = s
+            elif _match(k0, "QUALITY"):
+                tm.quality_step_s = s
+            elif _match(k0, "RULE"):
+                tm.rule_step_s = s
+            elif _match(k0, "MINIMUM"):
+                pass
+            elif _match(k0, "PATTERN") and _match(t[1], "TIME"):
+                tm.pattern_step_s = s
+            elif _match(k0, "PATTERN") and _match(t[1], "START"):
+                tm.pattern_start_s = s
+            elif _match(k0, "REPORT") and _match(t[1], "TIME"):
+                tm.report_step_s = s
+            elif _match(k0, "REPORT") and _match(t[1], "START"):
+                tm.report_start_s = s
+            elif _match(k0, "START"):
+                tm.start_clocktime_s = s % U.SEC_PER_DAY
+            else:
+                self.err(ln, f"unknown [TIMES] keyword {t[0]!r}")
+
+    # -- components -----------------------------------------------------------------
+    def read(self, text: str) -> WaterNetwork:
+        sec = self.split_sections(text)
+        wn = self.wn
+        wn.title = [ln.raw for ln in sec.get("TITLE", [])]
+        self.read_options(sec.get("OPTIONS", []))
+        self.read_times(sec.get("TIMES", []))
+        self.read_patterns(sec.get("PATTERNS", []))
+        raw_curves = self.read_curves(sec.get("CURVES", []))
+        nodes: dict[str, tuple[str, int]] = {}  # id -> (table, line)
+        links: dict[str, tuple[str, int]] = {}
+
+        def new_id(registry: dict, kind: str, table: str, ln: _Line) -> bool:
+            ident = ln.tokens[0]
+            if ident in registry:
+                self.err(ln, f"duplicate {kind} id {ident!r} (first defined on line {registry[ident][1]})")
+                return False
+            if len(ident) > 31:
+                self.err(ln, f"{kind} id {ident!r} is longer than EPANET's 31 characters")
+            registry[ident] = (table, ln.no)
+            return True
+
+        def pattern_ref(ln: _Line, i: int) -> str:
+            if len(ln.tokens) <= i or ln.tokens[i] in ("", "*"):
+                return ""
+            p = ln.tokens[i]
+            if p not in wn.patterns:
+                self.err(ln, f"pattern {p!r} is not defined in [PATTERNS]")
+            return p
+
+        curve_use: dict[str, tuple[str, int]] = {}
+
+        def curve_ref(ln: _Line, i: int, kind: str) -> str:
+            c = ln.tokens[i]
+            if c not in raw_curves:
+                self.err(ln, f"curve {c!r} is not defined in [CURVES]")
+            elif c in curve_use and curve_use[c][0] != kind:
+                self.err(ln, f"curve {c!r} is used as a {kind} curve here and as a {curve_use[c][0]} curve "
+                             f"on line {curve_use[c][1]}")
+            else:
+                curve_use[c] = (kind, ln.no)
+            return c
+
+        # junctions and demands
+        jrows, drows = {}, {}
+        for ln in sec.get("JUNCTIONS", []):
+            if not new_id(nodes, "node", "junction", ln):
+                continue
+            t = ln.tokens
+            el = self.num(ln, 1, "elevation") if len(t) > 1 else 0.0
+            d = self.num(ln, 2, "demand") if len(t) > 2 else 0.0
+            jrows[t[0]] = {"elevation_m": (el or 0.0) * self.L}
+            drows[t[0]] = [{"junction": t[0], "base_m3s": (d or 0.0) * self.q, "pattern": pattern_ref(ln, 3),
+                            "category": ""}]
+        replaced: set[str] = set()
+        for ln in sec.get("DEMANDS", []):
+            t = ln.tokens
+            if len(t) < 2:
+                self.err(ln, "a demand needs a junction and a base demand")
+                continue
+            if t[0] not in nodes:
+                self.err(ln, f"node {t[0]!r} is not defined")
+                continue
+            if nodes[t[0]][0] != "junction":
+                continue  # EPANET ignores demands at tanks/reservoirs
+            d = self.num(ln, 1, "base demand")
+            row = {"junction": t[0], "base_m3s": (d or 0.0) * self.q, "pattern": pattern_ref(ln, 2),
+                   "category": ln.comment}
+            if t[0] not in replaced:  # the first [DEMANDS] entry replaces the [JUNCTIONS] demand
+                drows[t[0]] = [row]
+                replaced.add(t[0])
+            else:
+                drows[t[0]].append(row)
+        for ln in sec.get("EMITTERS", []):
+            t = ln.tokens
+            if t[0] not in jrows:
+                self.err(ln, f"emitter at {t[0]!r}, which is not a junction")
+                continue
+            k = self.num(ln, 1, "emitter coefficient", minimum=0.0)
+            if k is not None:
+                # K in flow units per (pressure units)^gamma -> m³/s per m^gamma
+                jrows[t[0]]["emitter_coefficient"] = k * self.q / self.P ** wn.options.emitter_exponent
+
+        rrows, trows = {}, {}
+        for ln in sec.get("RESERVOIRS", []):
+            if not new_id(nodes, "node", "reservoir", ln):
+                continue
+            h = self.num(ln, 1, "head")
+            rrows[ln.tokens[0]] = {"head_m": (h or 0.0) * self.L, "head_pattern": pattern_ref(ln, 2)}
+        for ln in sec.get("TANKS", []):
+            t = ln.tokens
+            if len(t) <= 3:  # EPANET reads a short tank line as a reservoir
+                if new_id(nodes, "node", "reservoir", ln):
+                    h = self.num(ln, 1, "head")
+                    rrows[t[0]] = {"head_m": (h or 0.0) * self.L, "head_pattern": pattern_ref(ln, 2)}
+                continue
+            if not new_id(nodes, "node", "tank", ln):
+                continue
+            if len(t) < 6:
+                self.err(ln, "a tank needs: id elevation init_level min_level max_level diameter")
+                continue
+            el = self.num(ln, 1, "elevation")
+            vals = [self.num(ln, i, w, minimum=0.0) for i, w in
+                    ((2, "initial level"), (3, "minimum level"), (4, "maximum level"), (5, "diameter"))]
+            minvol = self.num(ln, 6, "minimum volume", minimum=0.0) if len(t) > 6 else 0.0
+            vcurve = curve_ref(ln, 7, "VOLUME") if len(t) > 7 and t[7] != "*" else ""
+            overflow = False
+            if len(t) > 8:
+                if t[8].upper().startswith("Y"):
+                    overflow = True
+                elif not t[8].upper().startswith("N"):
+                    self.err(ln, f"overflow must be YES or NO, got {t[8]!r}")
+            if el is None or any(v is None for v in vals):
+                continue
+            init, lo, hi, diam = vals
+            if vcurve == "" and diam == 0:
+                self.err(ln, "a tank without a volume curve needs a positive diameter")
+            if not lo <= init <= hi:
+                self.err(ln, f"tank levels must satisfy min <= initial <= max, got {lo:g}, {init:g}, {hi:g}")
+            trows[t[0]] = {"elevation_m": el * self.L, "init_level_m": init * self.L,
+                           "min_level_m": lo * self.L, "max_level_m": hi * self.L, "diameter_m": diam * self.L,
+                           "min_volume_m3": (minvol or 0.0) * self.L**3, "volume_curve": vcurve,
+                           "overflow": overflow}
+
+        def link_nodes(ln: _Line) -> tuple[str, str] | None:
+            t = ln.tokens
+            if len(t) < 3:
+                self.err(ln, "a link needs an id, a start node and an end node")
+                return None
+            ok = True
+            for i in (1, 2):
+                if t[i] not in nodes:
+                    self.err(ln, f"link {t[0]!r}: node {t[i]!r} is not defined")
+                    ok = False
+            if ok and t[1] == t[2]:
+                self.err(ln, f"link {t[0]!r} starts and ends at the same node")
+                ok = False
+            return (t[1], t[2]) if ok else None
+
+        prows, purows, vrows = {}, {}, {}
+        rough_f = {"H-W": 1.0, "D-W": 1e-3 * self.L, "C-M": 1.0}[wn.options.headloss]  # D-W: mm or millifeet
+        for ln in sec.get("PIPES", []):
+            t = ln.tokens
+            if not new_id(links, "link", "pipe", ln):
+                continue
+            ends = link_nodes(ln)
+            if len(t) < 6:
+                self.err(ln, "a pipe needs: id node1 node2 length diameter roughness")
+                continue
+            length = self.num(ln, 3, "length", positive=True)
+            diam = self.num(ln, 4, "diameter", positive=True)
+            rough = self.num(ln, 5, "roughness", positive=True)
+            ml = self.num(ln, 6, "minor loss", minimum=0.0) if len(t) > 6 else 0.0
+            status = "OPEN"
+            if len(t) > 7:
+                s = t[7].upper()
+                if s in ("OPEN", "CLOSED", "CV"):
+                    status = s
+                else:
+                    self.err(ln, f"pipe status must be OPEN, CLOSED or CV, got {t[7]!r}")
+            if ends and None not in (length, diam, rough, ml):
+                prows[t[0]] = {"node1": ends[0], "node2": ends[1], "length_m": length * self.L,
+                               "diameter_m": diam * self.D, "roughness": rough * rough_f, "minor_loss": ml,
+                               "status": status}
+        for ln in sec.get("PUMPS", []):
+            t = ln.tokens
+            if not new_id(links, "link", "pump", ln):
+                continue
+            ends = link_nodes(ln)
+            row = {"head_curve": "", "power_kw": 0.0, "speed": 1.0, "speed_pattern": ""}
+            ok = ends is not None
+            m = 3
+            while m < len(t):
+                key = t[m].upper()
+                if m + 1 >= len(t):
+                    self.err(ln, f"pump {t[0]!r}: keyword {t[m]!r} has no value")
+                    ok = False
+                    break
+                if _match(key, "POWER"):
+                    v = self.num(ln, m + 1, "pump power", positive=True)
+                    if v is not None:
+                        row["power_kw"] = v * (1.0 if U.is_si(wn.options.flow_units) else U.KW_PER_HP)
+                    ok &= v is not None
+                elif _match(key, "HEAD"):
+                    row["head_curve"] = curve_ref(ln, m + 1, "HEAD")
+                elif _match(key, "PATTERN"):
+                    row["speed_pattern"] = pattern_ref(ln, m + 1)
+                elif _match(key, "SPEED"):
+                    v = self.num(ln, m + 1, "pump speed", minimum=0.0)
+                    if v is not None:
+                        row["speed"] = v
+                else:
+                    self.err(ln, f"pump {t[0]!r}: unknown keyword {t[m]!r} (HEAD, POWER, SPEED or PATTERN)")
+                    ok = False
+                m += 2
+            if ok and not row["head_curve"] and row["power_kw"] <= 0:
+                self.err(ln, f"pump {t[0]!r} has neither a HEAD curve nor a POWER")
+                ok = False
+            if ok:
+                purows[t[0]] = {"node1": ends[0], "node2": ends[1], **row}
+        for ln in sec.get("VALVES", []):
+            t = ln.tokens
+            if not new_id(links, "link", "valve", ln):
+                continue
+            ends = link_nodes(ln)
+            if len(t) < 5:
+                self.err(ln, "a valve needs: id node1 node2 diameter type [setting] [minor loss]")
+                continue
+            vtype = t[4].upper()
+            if vtype not in VALVE_TYPES:
+                self.err(ln, f"unknown valve type {t[4]!r} (one of {', '.join(VALVE_TYPES)})")
+                continue
+            diam = self.num(ln, 3, "diameter", positive=True)
+            setting, curve = 0.0, ""
+            if len(t) > 5:
+                if vtype == "GPV":
+                    curve = curve_ref(ln, 5, "HEADLOSS")
+                else:
+                    setting = self.num(ln, 5, "setting")
+            ml = self.num(ln, 6, "minor loss", minimum=0.0) if len(t) > 6 else 0.0
+            if vtype == "PCV" and len(t) > 7:
+                curve = curve_ref(ln, 7, "VALVE")
+            if ends and vtype in ("PRV", "PSV", "FCV"):
+                kinds = [nodes[e][0] for e in ends]
+                if "junction" not in kinds or kinds != ["junction", "junction"]:
+                    self.err(ln, f"{vtype} {t[0]!r} must connect two junctions "
+                                 f"(it connects a {kinds[0]} and a {kinds[1]})")
+                    ends = None
+            if ends is None or diam is None or setting is None or ml is None:
+                continue
+            vrows[t[0]] = {"node1": ends[0], "node2": ends[1], "valve_type": vtype, "diameter_m": diam * self.D,
+                           "setting": self._valve_setting(vtype, setting), "curve": curve, "minor_loss": ml,
+                           "initial_status": "OPEN" if vtype == "GPV" else "ACTIVE"}
+        self.check_valve_pairs(vrows, nodes, sec.get("VALVES", []))
+
+        # [STATUS]
+        for ln in sec.get("STATUS", []):
+            t = ln.tokens
+            if len(t) != 2:
+                self.err(ln, "a status line is: link_id OPEN|CLOSED|setting")
+                continue
+            lid, word = t
+            if lid not in links:
+                self.err(ln, f"link {lid!r} is not defined")
+                continue
+            kind = links[lid][0]
+            w = word.upper()
+            status = "OPEN" if w == "OPEN" else "CLOSED" if w == "CLOSED" else None
+            value = None
+            if status is None:
+                value = self.num(ln, 1, "status setting", minimum=0.0)
+                if value is None:
+                    continue
+            if kind == "pipe":
+                row = prows.get(lid)
+                if row is None:
+                    continue
+                if row["status"] == "CV":
+                    self.err(ln, f"pipe {lid!r} is a check valve; its status cannot be set")
+                elif status:
+                    row["status"] = status
+            elif kind == "pump":
+                row = purows.get(lid)
+                if row is None:
+                    continue
+                if status is None:
+                    row["speed"] = value
+                    status = "CLOSED" if value == 0 else "OPEN"
+                row["initial_status"] = status
+            else:
+                row = vrows.get(lid)
+                if row is None:
+                    continue
+                if row["valve_type"] == "GPV" and status is None:
+                    self.err(ln, f"GPV {lid!r}: a status line can only open or close it")
+                    continue
+                if status is None:
+                    row["setting"] = self._valve_setting(row["valve_type"], value)
+                    row["initial_status"] = "ACTIVE"
+                else:
+                    row["initial_status"] = status
+
+        # [ENERGY]
+        en = wn.energy
+        for ln in sec.get("ENERGY", []):
+            t = ln.tokens
+            k0 = t[0].upper()
+            if _match(k0, "DEMAND") and len(t) >= 3:
+                v = self.num(ln, 2, "demand charge")
+                en.demand_charge = v if v is not None else en.demand_charge
+            elif _match(k0, "GLOBAL") and len(t) >= 3:
+                key = t[1].upper()
+                if _match(key, "PATTERN"):
+                    en.price_pattern = pattern_ref(ln, 2)
+                else:
+                    v = self.num(ln, 2, f"global {t[1].lower()}")
+                    if v is None:
+                        continue
+                    if _match(key, "PRICE"):
+                        en.price = v
+                    elif _match(key, "EFFIC"):
+                        if v <= 0:
+                            self.err(ln, "global efficiency must be positive")
+                        en.efficiency_pct = v
+                    else:
+                        self.err(ln, f"unknown [ENERGY] keyword {t[1]!r}")
+            elif _match(k0, "PUMP") and len(t) >= 4:
+                pid, key = t[1], t[2].upper()
+                if pid not in purows:
+                    self.err(ln, f"pump {pid!r} is not defined")
+                    continue
+                if _match(key, "PATTERN"):
+                    purows[pid]["price_pattern"] = pattern_ref(ln, 3)
+                elif _match(key, "EFFIC"):
+                    purows[pid]["efficiency_curve"] = curve_ref(ln, 3, "EFFICIENCY")
+                elif _match(key, "PRICE"):
+                    v = self.num(ln, 3, "pump energy price", minimum=0.0)
+                    if v is not None:
+                        purows[pid]["energy_price"] = v
+                else:
+                    self.err(ln, f"unknown [ENERGY] keyword {t[2]!r}")
+            else:
+                self.err(ln, f"unrecognised [ENERGY] line {' '.join(t)!r}")
+
+        # curves, now that their use (and so their units) is known
+        for cid, (pts, no) in raw_curves.items():
+            kind = curve_use.get(cid, ("GENERIC", 0))[0]
+            x = np.array([p[0] for p in pts])
+            y = np.array([p[1] for p in pts])
+            fx, fy = {"HEAD": (self.q, self.L), "EFFICIENCY": (self.q, 1.0), "VOLUME": (self.L, self.L**3),
+                      "HEADLOSS": (self.q, self.L), "VALVE": (1.0, 1.0), "GENERIC": (1.0, 1.0)}[kind]
+            if kind != "GENERIC" and len(x) > 1 and np.any(np.diff(x) <= 0):
+                self.err(no, f"curve {cid!r}: x values must increase")
+            wn.curves[cid] = Curve(kind, x * fx, y * fy)
+        self.check_pump_curves(purows, raw_curves)
+
+        # coordinates, tags, quality
+        extra: dict[str, dict[str, object]] = {}
+        for ln in sec.get("COORDINATES", []):
+            t = ln.tokens
+            if t[0] not in nodes:
+                self.err(ln, f"coordinates for undefined node {t[0]!r}")
+                continue
+            x, y = self.num(ln, 1, "X"), self.num(ln, 2, "Y")
+            extra.setdefault(t[0], {}).update(x=x, y=y)
+        for ln in sec.get("QUALITY", []):
+            t = ln.tokens
+            if t[0] not in nodes:
+                self.err(ln, f"initial quality for undefined node {t[0]!r}")
+                continue
+            v = self.num(ln, 1, "initial quality", minimum=0.0)
+            extra.setdefault(t[0], {})["initial_quality"] = v
+        ltags: dict[str, str] = {}
+        for ln in sec.get("TAGS", []):
+            t = ln.tokens
+            if len(t) < 3 or t[0].upper() not in ("NODE", "LINK"):
+                self.err(ln, "a tag line is: NODE|LINK id tag")
+                continue
+            reg = nodes if t[0].upper() == "NODE" else links
+            if t[1] not in reg:
+                self.err(ln, f"tag for undefined {t[0].lower()} {t[1]!r}")
+                continue
+            if t[0].upper() == "NODE":
+                extra.setdefault(t[1], {})["tag"] = t[2]
+            else:
+                ltags[t[1]] = t[2]
+
+        self.read_controls(sec.get("CONTROLS", []), nodes, links, purows, vrows)
+        self.read_rules(sec.get("RULES", []), nodes, links, vrows)
+        for name in RAW_SECTIONS:
+            if name in sec and sec[name]:
+                wn.extra_sections[name] = [ln.raw for ln in sec[name]]
+        if wn.options.pattern not in wn.patterns and wn.options.pattern != "1":
+            self.err(0, f"default demand pattern {wn.options.pattern!r} is not defined")
+        if not nodes:
+            self.err(0, "the network has no nodes")
+        elif not rrows and not trows:
+            self.err(0, "the network has no reservoir or tank (no fixed-head node)")
+        if self.errors:
+            raise InpError(self.path, sorted(self.errors, key=lambda e: e[0]))
+
+        def frame(rows: dict, extra_of: Callable[[str], dict] | None = None) -> pd.DataFrame:
+            recs = {k: {**v, **(extra_of(k) if extra_of else {})} for k, v in rows.items()}
+            return pd.DataFrame.from_dict(recs, orient="index") if recs else pd.DataFrame()
+
+        def node_extra(k: str) -> dict:
+            return {c: v for c, v in extra.get(k, {}).items() if v is not None}
+
+        tables = {
+            "junction": frame(jrows, node_extra), "reservoir": frame(rrows, node_extra),
+            "tank": frame(trows, node_extra),
+            "pipe": frame(prows, lambda k: {"tag": ltags[k]} if k in ltags else {}),
+            "pump": frame(purows, lambda k: {"tag": ltags[k]} if k in ltags else {}),
+            "valve": frame(vrows, lambda k: {"tag": ltags[k]} if k in ltags else {}),
+        }
+        dem = [dict(r, _id=f"{j}#{i}") for j, rows in drows.items() for i, r in enumerate(rows)]
+        tables["demand"] = pd.DataFrame(dem).set_index("_id") if dem else pd.DataFrame()
+        for name, df in tables.items():
+            if len(df):
+                wn._tables[name] = df  # conformed below, once, through the schema
+        from ..schema import conform
+        from .schema import TABLES
+        for name in tables:
+            if len(tables[name]):
+                wn._tables[name] = conform(wn._tables[name], TABLES[name])
+        wn.validate()
+        return wn
+
+    def _valve_setting(self, vtype: str, v: float) -> float:
+        if vtype in ("PRV", "PSV", "PBV"):
+            return v * self.P
+        if vtype == "FCV":
+            return v * self.q
+        return v
+
+    def check_valve_pairs(self, vrows: dict, nodes: dict, lines: list[_Line]) -> None:
+        """EPANET's rules for valves sharing nodes (error 220)."""
+        no = {ln.tokens[0]: ln.no for ln in lines}
+        seen: dict[str, list[tuple[str, str, str]]] = {}
+        for vid, r in vrows.items():
+            if r["valve_type"] not in ("PRV", "PSV", "FCV"):
+                continue
+            for other_id, o1, o2 in [x for n in (r["node1"], r["node2"]) for x in seen.get(n, [])]:
+                o = vrows[other_id]
+                t1, t2 = r["valve_type"], o["valve_type"]
+                bad = False
+                if t1 == "PRV" and t2 == "PRV":
+                    bad = r["node2"] == o2 or r["node1"] == o1
+                elif t1 == "PSV" and t2 == "PSV":
+                    bad = r["node1"] == o1 or r["node2"] == o2
+                elif {t1, t2} == {"PRV", "PSV"}:
+                    prv, psv = (r, o) if t1 == "PRV" else (o, r)
+                    bad = prv["node1"] == psv["node2"]
+                elif "FCV" in (t1, t2):
+                    fcv, other = (r, o) if t1 == "FCV" else (o, r)
+                    bad = (other["valve_type"] == "PRV" and fcv["node2"] == other["node1"]) or (
+                        other["valve_type"] == "PSV" and fcv["node1"] == other["node2"])
+                if bad:
+                    self.err(no.get(vid, 0), f"valve {vid!r} shares a node with {t2} {other_id!r} in a way "
+                                             "EPANET forbids (illegal valve connection, error 220)")
+            for n in (r["node1"], r["node2"]):
+                seen.setdefault(n, []).append((vid, r["node1"], r["node2"]))
+
+    def check_pump_curves(self, purows: dict, raw_curves: dict) -> None:
+        for pid, r in purows.items():
+            c = r["head_curve"]
+            if not c or c not in raw_curves:
+                continue
+            pts, no = raw_curves[c]
+            q = [p[0] for p in pts]
+            h = [p[1] for p in pts]
+            if len(pts) == 1 or (len(pts) == 3 and q[0] == 0.0):
+                if len(pts) == 1:
+                    h0, q1, h1, q2, h2 = 1.33334 * h[0], q[0], h[0], 2 * q[0], 0.0
+                else:
+                    h0, q1, h1, q2, h2 = h[0], q[1], h[1], q[2], h[2]
+                ok = not (h0 < U.TINY or h0 - h1 < U.TINY or h1 - h2 < U.TINY or q1 < U.TINY or q2 - q1 < U.TINY)
+                if ok:
+                    c_exp = math.log((h0 - h2) / (h0 - h1)) / math.log(q2 / q1)
+                    ok = 0 < c_exp <= 20
+                if not ok:
+                    self.err(no, f"pump {pid!r}: head curve {c!r} cannot be fitted by h = a - b·q^c "
+                                 "(EPANET error 227)")
+            elif any(h[i] >= h[i - 1] for i in range(1, len(h))):
+                self.err(no, f"pump {pid!r}: head curve {c!r} must have decreasing heads (EPANET error 227)")
+
+    def read_patterns(self, lines: list[_Line]) -> None:
+        pats: dict[str, list[float]] = {}
+        for ln in lines:
+            vals = []
+            for i in range(1, len(ln.tokens)):
+                v = self.num(ln, i, f"pattern {ln.tokens[0]!r} multiplier")
+                if v is not None:
+                    vals.append(v)
+            pats.setdefault(ln.tokens[0], []).extend(vals)
+        self.wn.patterns = {k: np.array(v if v else [1.0]) for k, v in pats.items()}
+
+    def read_curves(self, lines: list[_Line]) -> dict[str, tuple[list[tuple[float, float]], int]]:
+        curves: dict[str, tuple[list[tuple[float, float]], int]] = {}
+        for ln in lines:
+            if len(ln.tokens) < 3:
+                self.err(ln, "a curve line is: id x y")
+                continue
+            x, y = self.num(ln, 1, "curve x"), self.num(ln, 2, "curve y")
+            if x is None or y is None:
+                continue
+            curves.setdefault(ln.tokens[0], ([], ln.no))[0].append((x, y))
+        return curves
+
+    def read_controls(self, lines: list[_Line], nodes: dict, links: dict, purows: dict, vrows: dict) -> None:
+        for ln in lines:
+            t = list(ln.tokens)
+            enabled = True
+            if t and t[-1].upper() == "DISABLED":
+                enabled = False
+                t = t[:-1]
+            if len(t) < 6 or t[0].upper() != "LINK":
+                self.err(ln, "a control is: LINK id OPEN|CLOSED|setting AT TIME t | AT CLOCKTIME t | "
+                             "IF NODE id ABOVE|BELOW value")
+                continue
+            lid = t[1]
+            if lid not in links:
+                self.err(ln, f"control on undefined link {lid!r}")
+                continue
+            kind = links[lid][0]
+            vtype = vrows[lid]["valve_type"] if lid in vrows else ""
+            w = t[2].upper()
+            setting = math.nan
+            if w in ("OPEN", "CLOSED"):
+                action = w
+            elif vtype == "GPV":
+                self.err(ln, f"GPV {lid!r} can only be opened or closed by a control")
+                continue
+            else:
+                v = self.num(ln, 2, "control setting")
+                if v is None:
+                    continue
+                if kind in ("pump", "pipe"):
+                    if v < 0:
+                        self.err(ln, "a pump or pipe setting must not be negative")
+                        continue
+                    if kind == "pipe":
+                        action = "CLOSED" if v == 0 else "OPEN"
+                    else:
+                        action, setting = "SETTING", v
+                else:
+                    action, setting = "SETTING", self._valve_setting(vtype, v)
+            cond = t[4].upper() if len(t) > 4 else ""
+            c = Control(link=lid, action=action, condition="", setting=setting, enabled=enabled)
+            if t[3].upper() == "AT" and cond in ("TIME", "CLOCKTIME"):
+                s = _seconds_token(t[5:])
+                if s is None:
+                    self.err(ln, f"invalid control time {' '.join(t[5:])!r}")
+                    continue
+                c.condition = cond
+                c.time_s = s % U.SEC_PER_DAY if cond == "CLOCKTIME" else s
+            elif t[3].upper() == "IF" and cond == "NODE" and len(t) >= 8:
+                nid = t[5]
+                if nid not in nodes:
+                    self.err(ln, f"control on undefined node {nid!r}")
+                    continue
+                rel = t[6].upper()
+                if rel not in ("ABOVE", "BELOW"):
+                    self.err(ln, f"control relation must be ABOVE or BELOW, got {t[6]!r}")
+                    continue
+                v = self.num(ln, 7, "control level")
+                if v is None:
+                    continue
+                c.condition, c.node = rel, nid
+                c.value = v * (self.P if nodes[nid][0] == "junction" else self.L)
+            else:
+                self.err(ln, "a control is: LINK id OPEN|CLOSED|setting AT TIME t | AT CLOCKTIME t | "
+                             "IF NODE id ABOVE|BELOW value")
+                continue
+            if kind == "pipe" and lid in links and c.action == "SETTING":
+                continue
+            self.wn.controls.append(c)
+
+    def read_rules(self, lines: list[_Line], nodes: dict, links: dict, vrows: dict) -> None:
+        rule: Rule | None = None
+        state = ""
+        objects = ("JUNCTION", "RESERVOIR", "TANK", "PIPE", "PUMP", "VALVE", "NODE", "LINK", "SYSTEM")
+        node_attrs = ("DEMAND", "HEAD", "GRADE", "LEVEL", "PRESSURE", "FILLTIME", "DRAINTIME")
+        link_attrs = ("FLOW", "STATUS", "SETTING", "POWER")
+        relations = ("=", "<>", "<=", ">=", "<", ">", "IS", "NOT", "BELOW", "ABOVE")
+
+        def obj_name(tok: str) -> str | None:
+            u = tok.upper()
+            for o in objects:
+                if u.startswith(o[:4]) and o.startswith(u[:4]):
+                    return o
+            return None
+
+        def value_of(ln: _Line, obj: str, ident: str, attr: str, tok: str) -> float | str | None:
+            u = tok.upper()
+            if u in ("OPEN", "CLOSED", "ACTIVE"):
+                return u
+            if attr in ("TIME", "CLOCKTIME"):
+                s = _seconds_token([tok]) if ":" in tok or ln.tokens[-1].upper() not in ("AM", "PM") \
+                    else _seconds_token(ln.tokens[-2:])
+                if s is None:
+                    self.err(ln, f"invalid time {tok!r}")
+                return s
+            try:
+                v = float(tok)
+            except ValueError:
+                self.err(ln, f"rule value {tok!r} is not a number or OPEN/CLOSED/ACTIVE")
+                return None
+            if attr in ("HEAD", "GRADE", "LEVEL"):
+                return v * self.L
+            if attr == "PRESSURE":
+                return v * self.P
+            if attr in ("DEMAND", "FLOW"):
+                return v * self.q
+            if attr == "SETTING" and ident in vrows:
+                return self._valve_setting(vrows[ident]["valve_type"], v)
+            return v
+
+        for ln in lines:
+            t = ln.tokens
+            k = t[0].upper()
+            if k == "RULE":
+                if len(t) < 2:
+                    self.err(ln, "RULE needs a name")
+                    continue
+                rule = Rule(name=t[1], premises=[], then_actions=[])
+                self.wn.rules.append(rule)
+                state = "RULE"
+                continue
+            if rule is None:
+                self.err(ln, "rule clause outside of a RULE")
+                continue
+            if k == "PRIORITY":
+                v = self.num(ln, 1, "priority")
+                rule.priority = v if v is not None else 0.0
+                state = "PRIORITY"
+                continue
+            if k in ("IF", "AND", "OR") and (state in ("RULE", "IF") or (k != "IF" and state == "IF")):
+                if k == "IF" and state != "RULE":
+                    self.err(ln, "IF must directly follow RULE")
+                    continue
+                state = "IF"
+                if len(t) < 4:
+                    self.err(ln, "a premise is: IF object id attribute relation value")
+                    continue
+                obj = obj_name(t[1])
+                if obj is None:
+                    self.err(ln, f"unknown rule object {t[1]!r}")
+                    continue
+                if obj == "SYSTEM":
+                    ident, attr, rest = "", t[2].upper(), t[3:]
+                else:
+                    if len(t) < 6:
+                        self.err(ln, "a premise is: IF object id attribute relation value")
+                        continue
+                    ident, attr, rest = t[2], t[3].upper(), t[4:]
+                    reg = links if obj in ("PIPE", "PUMP", "VALVE", "LINK") else nodes
+                    if ident not in reg:
+                        self.err(ln, f"rule refers to undefined {obj.lower()} {ident!r}")
+                        continue
+                allowed = ("DEMAND", "TIME", "CLOCKTIME") if obj == "SYSTEM" else (
+                    link_attrs if obj in ("PIPE", "PUMP", "VALVE", "LINK") else node_attrs)
+                attr = next((a for a in allowed if attr.startswith(a[:4])), "")
+                if not attr:
+                    self.err(ln, f"unknown attribute {t[3] if obj != 'SYSTEM' else t[2]!r} for {obj.lower()}")
+                    continue
+                if len(rest) < 2 or rest[0].upper() not in relations:
+                    self.err(ln, f"unknown relation {rest[0] if rest else ''!r}")
+                    continue
+                v = value_of(ln, obj, ident, attr, rest[1])
+                if v is None:
+                    continue
+                rule.premises.append(Premise(k, obj, ident, attr, rest[0].upper(), v))
+                continue
+            if k in ("THEN", "ELSE") or (k == "AND" and state in ("THEN", "ELSE")):
+                if k in ("THEN", "ELSE"):
+                    if (k == "THEN" and state != "IF") or (k == "ELSE" and state != "THEN"):
+                        self.err(ln, f"{k} out of order in rule {rule.name!r}")
+                        continue
+                    state = k
+                if len(t) < 6:
+                    self.err(ln, "an action is: THEN|ELSE|AND object id STATUS|SETTING = value")
+                    continue
+                obj = obj_name(t[1])
+                if obj not in ("PIPE", "PUMP", "VALVE", "LINK") or t[2] not in links:
+                    self.err(ln, f"rule action on undefined link {t[2]!r}")
+                    continue
+                attr = t[3].upper()
+                if attr not in ("STATUS", "SETTING"):
+                    self.err(ln, f"a rule action sets STATUS or SETTING, not {t[3]!r}")
+                    continue
+                v = value_of(ln, obj, t[2], attr, t[5])
+                if v is None:
+                    continue
+                act = RuleAction(obj, t[2], attr, v)
+                (rule.then_actions if state == "THEN" else rule.else_actions).append(act)
+                continue
+            self.err(ln, f"unexpected {t[0]!r} in rule {rule.name!r}")
+        for r in self.wn.rules:
+            if not r.premises or not r.then_actions:
+                self.err(0, f"rule {r.name!r} needs at least one IF premise and one THEN action")
+
+
+def read_inp(path: str | os.PathLike) -> WaterNetwork:
+    """Read an EPANET ``.inp`` file into a :class:`WaterNetwork` (SI units).
+
+    Accepts UTF-8 or Latin-1 text, tabs, comments and Windows line endings.
+    Raises :class:`InpError` listing every problem found (file, line, what).
+    """
+    path = os.fspath(path)
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return _Reader(path).read(text)
+
+
+# -- writer -------------------------------------------------------------------------
+
+
+def _g(v: float) -> str:
+    """Shortest text that reads back as exactly ``v``."""
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(float(v))
+
+
+def _q(ident: str) -> str:
+    return f'"{ident}"' if (" " in ident or ";" in ident) else ident
+
+
+def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | None = None) -> None:
+    """Write ``wn`` as an EPANET 2.2 ``.inp`` file (atomically), in ``flow_units``.
+
+    ``flow_units`` defaults to ``wn.options.flow_units``.  Values are written
+    with full precision, so reading the file back gives the same network.
+    Sections kept verbatim (quality, report, map data) are written as read;
+    they are in the units of the file they came from.
+    """
+    o = wn.options
+    fu = (flow_units or o.flow_units).upper()
+    if fu not in U.PER_CFS:
+        raise ValueError(f"unknown flow units {fu!r}")
+    pu = o.pressure_units if (flow_units is None and o.pressure_units) else U.default_pressure_units(fu)
+    q = U.flow_factor(fu)
+    L = U.length_factor(fu)
+    D = U.diameter_factor(fu)
+    P = U.pressure_factor(pu, o.specific_gravity)
+    out: list[str] = []
+
+    def section(name: str, header: str | None = None) -> None:
+        out.append("")
+        out.append(f"[{name}]")
+        if header:
+            out.append(header)
+
+    out.append("[TITLE]")
+    out.extend(wn.title)
+    j, d, r, t = wn.junction, wn.demand, wn.reservoir, wn.tank
+    first_demand = {}
+    for did, row in d.iterrows():
+        first_demand.setdefault(row["junction"], (did, row))
+    section("JUNCTIONS", ";ID\tElev\tDemand\tPattern")
+    for jid, row in j.iterrows():
+        fd = first_demand.get(jid)
+        dem = _g(fd[1]["base_m3s"] / q) if fd is not None else "0"
+        pat = fd[1]["pattern"] if fd is not None else ""
+        out.append(f"{_q(jid)}\t{_g(row['elevation_m'] / L)}\t{dem}\t{_q(pat)}".rstrip())
+    section("RESERVOIRS", ";ID\tHead\tPattern")
+    for rid, row in r.iterrows():
+        out.append(f"{_q(rid)}\t{_g(row['head_m'] / L)}\t{_q(row['head_pattern'])}".rstrip())
+    section("TANKS", ";ID\tElevation\tInitLevel\tMinLevel\tMaxLevel\tDiameter\tMinVol\tVolCurve\tOverflow")
+    for tid, row in t.iterrows():
+        vals = [row["elevation_m"] / L, row["init_level_m"] / L, row["min_level_m"] / L, row["max_level_m"] / L,
+                row["diameter_m"] / L, row["min_volume_m3"] / L**3]
+        out.append("\t".join([_q(tid)] + [_g(v) for v in vals] + [_q(row["volume_curve"]) or "*",
+                                                                   "YES" if row["overflow"] else "NO"]))
+    rough_f = {"H-W": 1.0, "D-W": 1e-3 * L, "C-M": 1.0}[o.headloss]
+    section("PIPES", ";ID\tNode1\tNode2\tLength\tDiameter\tRoughness\tMinorLoss\tStatus")
+    for pid, row in wn.pipe.iterrows():
+        out.append("\t".join([_q(pid), _q(row["node1"]), _q(row["node2"]), _g(row["length_m"] / L),
+                              _g(row["diameter_m"] / D), _g(row["roughness"] / rough_f), _g(row["minor_loss"]),
+                              row["status"]]))
+    section("PUMPS", ";ID\tNode1\tNode2\tParameters")
+    pw = 1.0 if U.is_si(fu) else U.KW_PER_HP
+    for pid, row in wn.pump.iterrows():
+        parts = [_q(pid), _q(row["node1"]), _q(row["node2"])]
+        if row["head_curve"]:
+            parts += ["HEAD", _q(row["head_curve"])]
+        else:
+            parts += ["POWER", _g(row["power_kw"] / pw)]
+        if row["speed"] != 1.0:
+            parts += ["SPEED", _g(row["speed"])]
+        if row["speed_pattern"]:
+            parts += ["PATTERN", _q(row["speed_pattern"])]
+        out.append("\t".join(parts))
+    section("VALVES", ";ID\tNode1\tNode2\tDiameter\tType\tSetting\tMinorLoss")
+
+    def vset(vtype: str, s: float) -> float:
+        return s / P if vtype in ("PRV", "PSV", "PBV") else s / q if vtype == "FCV" else s
+
+    for vid, row in wn.valve.iterrows():
+        vt = row["valve_type"]
+        setting = _q(row["curve"]) if vt == "GPV" else _g(vset(vt, row["setting"]))
+        parts = [_q(vid), _q(row["node1"]), _q(row["node2"]), _g(row["diameter_m"] / D), vt, setting,
+                 _g(row["minor_loss"])]
+        if vt == "PCV" and row["curve"]:
+            parts.append(_q(row["curve"]))
+        out.append("\t".join(parts))
+    section("DEMANDS", ";Junction\tDemand\tPattern\tCategory")
+    for _jid, rows in d.groupby("junction", sort=False):
+        if len(rows) == 1 and not rows["category"].iloc[0]:
+            continue
+        for _did, row in rows.iterrows():
+            line = f"{_q(row['junction'])}\t{_g(row['base_m3s'] / q)}\t{_q(row['pattern']) or ''}"
+            if row["category"]:
+                if not row["pattern"]:
+                    line += f"\t{_q(o.pattern)}" if o.pattern in wn.patterns else ""
+                line += f"\t;{row['category']}"
+            out.append(line.rstrip("\t"))
+    section("STATUS", ";ID\tStatus/Setting")
+    for pid, row in wn.pump.iterrows():
+        if row["initial_status"] == "CLOSED":
+            out.append(f"{_q(pid)}\tCLOSED")
+    for vid, row in wn.valve.iterrows():
+        st = row["initial_status"]
+        if (row["valve_type"] == "GPV" and st == "CLOSED") or (row["valve_type"] != "GPV" and st != "ACTIVE"):
+            out.append(f"{_q(vid)}\t{st}")
+    section("PATTERNS", ";ID\tMultipliers")
+    for pid, vals in wn.patterns.items():
+        for i in range(0, len(vals), 6):
+            out.append("\t".join([_q(pid)] + [_g(v) for v in vals[i:i + 6]]))
+    section("CURVES", ";ID\tX-Value\tY-Value")
+    for cid, c in wn.curves.items():
+        fx, fy = {"HEAD": (q, L), "EFFICIENCY": (q, 1.0), "VOLUME": (L, L**3), "HEADLOSS": (q, L),
+                  "VALVE": (1.0, 1.0), "GENERIC": (1.0, 1.0)}[c.kind]
+        label = {"HEAD": "PUMP", "EFFICIENCY": "EFFICIENCY", "VOLUME": "VOLUME", "HEADLOSS": "HEADLOSS",
+                 "VALVE": "VALVE", "GENERIC": "GENERIC"}[c.kind]
+        out.append(f";{label}: {cid}")
+        for x, y in zip(c.x, c.y):
+            out.append(f"{_q(cid)}\t{_g(x / fx)}\t{_g(y / fy)}")
+    section("CONTROLS")
+    link_kind = wn.link_type()
+    vtypes = wn.valve["valve_type"]
+    ntype = wn.node_type()
+    for c in wn.controls:
+        if c.action == "SETTING":
+            v = c.setting if link_kind[c.link] != "valve" else vset(vtypes[c.link], c.setting)
+            act = _g(v)
+        else:
+            act = c.action
+        if c.condition in ("TIME", "CLOCKTIME"):
+            cond = f"AT {c.condition} {_fmt_time(c.time_s)}"
+        else:
+            f = P if ntype[c.node] == "junction" else L
+            cond = f"IF NODE {_q(c.node)} {c.condition} {_g(c.value / f)}"
+        out.append(f"LINK {_q(c.link)} {act} {cond}" + ("" if c.enabled else " DISABLED"))
+    section("RULES")
+    for rule in wn.rules:
+        out.append(f"RULE {rule.name}")
+        for p in rule.premises:
+            obj = f"{p.object} {_q(p.id)} " if p.object != "SYSTEM" else "SYSTEM "
+            value = _rule_value(p.attribute, p.value, p.id, wn, q, L, P)
+            out.append(f"{p.logic} {obj}{p.attribute} {p.relation} {value}")
+        for word, acts in (("THEN", rule.then_actions), ("ELSE", rule.else_actions)):
+            for i, a in enumerate(acts):
+                out.append(f"{word if i == 0 else 'AND'} {a.object} {_q(a.id)} {a.attribute} = "
+                           f"{_rule_value(a.attribute, a.value, a.id, wn, q, L, P)}")
+        if rule.priority:
+            out.append(f"PRIORITY {_g(rule.priority)}")
+        out.append("")
+    section("ENERGY")
+    e = wn.energy
+    out.append(f"Global Efficiency\t{_g(e.efficiency_pct)}")
+    out.append(f"Global Price\t{_g(e.price)}")
+    if e.price_pattern:
+        out.append(f"Global Pattern\t{_q(e.price_pattern)}")
+    out.append(f"Demand Charge\t{_g(e.demand_charge)}")
+    for pid, row in wn.pump.iterrows():
+        if row["efficiency_curve"]:
+            out.append(f"Pump\t{_q(pid)}\tEfficiency\t{_q(row['efficiency_curve'])}")
+        if not math.isnan(row["energy_price"]):
+            out.append(f"Pump\t{_q(pid)}\tPrice\t{_g(row['energy_price'])}")
+        if row["price_pattern"]:
+            out.append(f"Pump\t{_q(pid)}\tPattern\t{_q(row['price_pattern'])}")
+    section("EMITTERS", ";Junction\tCoefficient")
+    for jid, k in j["emitter_coefficient"].items():
+        if k > 0:
+            out.append(f"{_q(jid)}\t{_g(k * P ** o.emitter_exponent / q)}")
+    section("QUALITY", ";Node\tInitQual")
+    for tbl in (j, r, t):
+        for nid, v in tbl["initial_quality"].items():
+            if v:
+                out.append(f"{_q(nid)}\t{_g(v)}")
+    for name in ("SOURCES", "REACTIONS", "MIXING", "LEAKAGE"):
+        if name in wn.extra_sections:
+            section(name)
+            out.extend(wn.extra_sections[name])
+    tm = wn.times
+    section("TIMES")
+    out += [f"Duration\t{_fmt_time(tm.duration_s)}", f"Hydraulic Timestep\t{_fmt_time(tm.hydraulic_step_s)}",
+            f"Quality Timestep\t{_fmt_time(tm.quality_step_s)}", f"Pattern Timestep\t{_fmt_time(tm.pattern_step_s)}",
+            f"Pattern Start\t{_fmt_time(tm.pattern_start_s)}", f"Report Timestep\t{_fmt_time(tm.report_step_s)}",
+            f"Report Start\t{_fmt_time(tm.report_start_s)}", f"Start ClockTime\t{_fmt_time(tm.start_clocktime_s)}",
+            f"Statistic\t{tm.statistic}"]
+    if tm.rule_step_s:
+        out.append(f"Rule Timestep\t{_fmt_time(tm.rule_step_s)}")
+    if "REPORT" in wn.extra_sections:
+        section("REPORT")
+        out.extend(wn.extra_sections["REPORT"])
+    section("OPTIONS")
+    out += [f"Units\t{fu}", f"Pressure\t{pu}", f"Headloss\t{o.headloss}",
+            f"Specific Gravity\t{_g(o.specific_gravity)}",
+            f"Viscosity\t{_g(o.viscosity_m2s / U.VISCOSITY)}", f"Trials\t{o.trials}",
+            f"Accuracy\t{_g(o.accuracy)}", f"CHECKFREQ\t{o.check_freq}", f"MAXCHECK\t{o.max_check}",
+            f"DAMPLIMIT\t{_g(o.damp_limit)}",
+            f"Unbalanced\t{o.unbalanced}" + (f" {o.unbalanced_extra_trials}" if o.unbalanced == "CONTINUE" else ""),
+            f"Pattern\t{_q(o.pattern)}", f"Demand Multiplier\t{_g(o.demand_multiplier)}",
+            f"Emitter Exponent\t{_g(o.emitter_exponent)}", f"Demand Model\t{o.demand_model}",
+            f"Minimum Pressure\t{_g(o.minimum_pressure_m / P)}", f"Required Pressure\t{_g(o.required_pressure_m / P)}",
+            f"Pressure Exponent\t{_g(o.pressure_exponent)}"]
+    if o.head_error_m:
+        out.append(f"HEADERROR\t{_g(o.head_error_m / L)}")
+    if o.flow_change_m3s:
+        out.append(f"FLOWCHANGE\t{_g(o.flow_change_m3s / q)}")
+    if not o.emitter_backflow:
+        out.append("BACKFLOW ALLOWED\tNO")
+    out.extend(o.quality)
+    section("COORDINATES", ";Node\tX-Coord\tY-Coord")
+    for tbl in (j, r, t):
+        for nid, row in tbl.iterrows():
+            if not (math.isnan(row["x"]) or math.isnan(row["y"])):
+                out.append(f"{_q(nid)}\t{_g(row['x'])}\t{_g(row['y'])}")
+    section("TAGS")
+    for tbl, word in ((j, "NODE"), (r, "NODE"), (t, "NODE"), (wn.pipe, "LINK"), (wn.pump, "LINK"),
+                      (wn.valve, "LINK")):
+        for ident, tag in tbl["tag"].items():
+            if tag:
+                out.append(f"{word}\t{_q(ident)}\t{_q(tag)}")
+    for name in ("VERTICES", "LABELS", "BACKDROP"):
+        if name in wn.extra_sections:
+            section(name)
+            out.extend(wn.extra_sections[name])
+    out += ["", "[END]", ""]
+    atomic_write_text(path, "\n".join(out))
+
+
+def _rule_value(attr: str, v: float | str, ident: str, wn: WaterNetwork, q: float, L: float, P: float) -> str:
+    if isinstance(v, str):
+        return v
+    if attr in ("TIME", "CLOCKTIME"):
+        return _fmt_time(int(v))
+    if attr in ("HEAD", "GRADE", "LEVEL"):
+        return _g(v / L)
+    if attr == "PRESSURE":
+        return _g(v / P)
+    if attr in ("DEMAND", "FLOW"):
+        return _g(v / q)
+    if attr == "SETTING" and ident in wn.valve.index:
+        vt = wn.valve.at[ident, "valve_type"]
+        return _g(v / P if vt in ("PRV", "PSV", "PBV") else v / q if vt == "FCV" else v)
+    return _g(v)
