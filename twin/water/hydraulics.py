@@ -512,9 +512,12 @@ def _assemble(wn, cw, sim, rec_t, rec, steps, halted, model, wall, timings) -> H
     P[:, nj:nj + cw.n_res] = 0.0
     Q = np.array(rec["Q"]).reshape(len(rec_t), len(links))
     S = np.array(rec["S"]).reshape(len(rec_t), len(links))
-    st_names = np.array(["CLOSED", "CLOSED", "CLOSED", "OPEN", "ACTIVE", "OPEN", "OPEN", "OPEN"], dtype=object)
-    status = st_names[S]
+    # EPANET's EN_STATUS: closed (incl. temporarily / cannot deliver head), open, and for valves
+    # any state beyond open (active, cannot deliver flow or pressure) reported as active
     ltype = cw.net["ltype"]
+    words = np.array(["CLOSED", "CLOSED", "CLOSED", "OPEN", "ACTIVE", "OPEN", "OPEN", "OPEN"], dtype=object)
+    status = words[S]
+    status[:, ltype > PUMP] = np.where(S[:, ltype > PUMP] > OPEN, "ACTIVE", status[:, ltype > PUMP])
     setting = np.array(rec["set"]).reshape(len(rec_t), len(links))
     setting = np.where(setting == MISSING, np.nan, setting)
     setting[:, ltype <= PIPE] = np.nan
