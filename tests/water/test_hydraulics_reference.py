@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,9 @@ from twin.water import read_inp, simulate_hydraulics
 
 WATER = Path(__file__).parents[1] / "data" / "water"
 REF = WATER / "reference"
-FULL = ["Net1", "Net2", "Net3", "Anytown_multipointcurves", "pda_deficient"]
+FULL = ["Net1", "Net2", "Net3", "Anytown_multipointcurves", "pda_deficient", "net1_rules", "net1_valves", "net1_pbv"]
+#: EPANET itself does not converge to 1e-7 on these (a PBV's pressure constraint), nor do we, the same way
+UNBALANCED = {"net1_pbv"}
 
 
 def ref(network: str, table: str) -> pd.DataFrame:
@@ -34,7 +36,7 @@ def info(network: str) -> dict:
     return json.loads((REF / network / "info.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def run(network: str):
     wn = read_inp(WATER / f"{network}.inp")
     with warnings.catch_warnings(record=True) as caught:
@@ -59,8 +61,8 @@ def test_heads_and_flows_match_epanet(network):
     dq = (res.link_flow[Q.columns] - Q).abs().to_numpy()
     assert dh.max() <= 1e-3, f"max |dH| = {dh.max():.3g} m"
     assert dq.max() <= max(1e-4, 1e-4 * np.abs(Q.to_numpy()).max()), f"max |dQ| = {dq.max():.3g} m³/s"
-    # in fact far tighter: both solve the same equations to 1e-7
-    assert dh.max() < 1e-4
+    if network not in UNBALANCED:  # in fact far tighter: both solve the same equations to 1e-7
+        assert dh.max() < 1e-5
 
 
 @pytest.mark.parametrize("network", FULL)
@@ -80,6 +82,17 @@ def test_link_statuses_identical(network):
                         index=S.index, columns=S.columns)
     diff = code != S
     assert not diff.to_numpy().any(), f"status differs at {diff.stack()[diff.stack()].index[:5].tolist()}"
+
+
+@pytest.mark.parametrize("network", [n for n in FULL if n != "Net2"])
+def test_same_iterations_and_warning_times_as_epanet(network):
+    """Iteration counts and warned steps agree too; on Net2 (no pumps, slow convergence near 1e-7)
+    the counts differ at some steps (ours 7 vs EPANET 31 at 7 h) and so do EPANET's "unstable" warnings,
+    while the solutions agree to 1e-6 m."""
+    _, res, _ = run(network)
+    meta = info(network)
+    assert res.steps["iterations"].tolist() == [int(x) for x in meta["trials_per_step"]]
+    assert sorted({m[0] for m in res.messages}) == meta["warning_times_s"]
 
 
 @pytest.mark.parametrize("network", [n for n in FULL if n != "Net2"])

@@ -126,6 +126,42 @@ def minimum_degree_order(n: int, edges: np.ndarray) -> np.ndarray:
     return np.array(order, dtype=np.int32)
 
 
+def illegal_valve_pairs(valves) -> list[tuple[str, str]]:
+    """Pairs of PRV/PSV/FCV valves connected in a way EPANET refuses (its error 220).
+
+    ``valves``: the ``valve`` table.  Two PRVs may not share a downstream node or
+    be in series, nor two PSVs share an upstream node or be in series; a PSV may
+    not start at a PRV's or FCV's downstream node, nor an FCV start at a PRV's
+    downstream node.  Returns (later valve, earlier valve) id pairs in table order.
+    """
+    seen: list[tuple[str, str, str, str]] = []
+    bad = []
+    for vid, vt, a, b in zip(valves.index, valves["valve_type"], valves["node1"], valves["node2"]):
+        if vt not in ("PRV", "PSV", "FCV"):
+            continue
+        for oid, ot, oa, ob in seen:
+            pair = {vt, ot}
+            if vt == ot == "PRV":
+                clash = ob == b or ob == a or oa == b
+            elif vt == ot == "PSV":
+                clash = oa == a or oa == b or ob == a
+            elif pair == {"PRV", "PSV"}:
+                (pa, pb), (sa, sb) = ((a, b), (oa, ob)) if vt == "PRV" else ((oa, ob), (a, b))
+                clash = pb == sa
+            elif pair == {"FCV", "PSV"}:
+                (fa, fb), (sa, sb) = ((a, b), (oa, ob)) if vt == "FCV" else ((oa, ob), (a, b))
+                clash = fb == sa
+            elif pair == {"FCV", "PRV"}:
+                (fa, fb), (pa, pb) = ((a, b), (oa, ob)) if vt == "FCV" else ((oa, ob), (a, b))
+                clash = pb == fa
+            else:  # two FCVs
+                clash = False
+            if clash:
+                bad.append((vid, oid))
+        seen.append((vid, vt, a, b))
+    return bad
+
+
 def compile_water(wn: WaterNetwork, *, accuracy: float | None = None, demand_model: str | None = None,
                   trials: int | None = None) -> CompiledWater:
     """Build the kernel's arrays for ``wn`` (not modified).
@@ -348,6 +384,10 @@ def compile_water(wn: WaterNetwork, *, accuracy: float | None = None, demand_mod
         else:
             init_flow[k] = math.pi * diam[k] ** 2 / 4.0 * U.FT
     # valve checks EPANET makes at input time
+    for vid, oid in illegal_valve_pairs(valves):
+        raise NetworkError(f"valve {vid!r} is connected to valve {oid!r} in a way EPANET refuses (error 220: "
+                           "PRVs sharing a downstream node or in series, PSVs sharing an upstream node or in "
+                           "series, a PSV downstream of a PRV or FCV, an FCV downstream of a PRV)")
     fixed = np.arange(nn) >= nj
     for k in range(npipe + npump, nl):
         if ltype[k] in (PRV, PSV, FCV) and (fixed[n1[k]] or fixed[n2[k]]):

@@ -40,6 +40,7 @@ from .compile import (
 )
 from .network import WaterNetwork
 from .results import HydraulicResult
+from .rules import RuleEngine
 
 __all__ = ["simulate_hydraulics", "HydraulicWarning", "NetworkError"]
 
@@ -114,6 +115,11 @@ class _Simulation:
         self.cur_kw = np.zeros(np_)
         self.cur_eff = np.zeros(np_)
         self.messages: list[tuple[int, str, str]] = []
+        self.node_demand = np.zeros(self.nn)
+        self.system_demand = 0.0
+        rs = tm.rule_step_s if tm.rule_step_s > 0 else self.hstep // 10
+        self.rule_step = max(1, min(rs, self.hstep))
+        self.rules = RuleEngine(wn.rules, self) if wn.rules else None
 
     # -- EPANET helpers ------------------------------------------------------------
     def tank_volume(self, i: int, h: float) -> float:
@@ -209,6 +215,8 @@ class _Simulation:
             tstep = dt
         tstep = self.tank_timestep(tstep)
         tstep = self.control_timestep(t, tstep)
+        if self.rules is not None:
+            return self.rules.timestep(t, tstep, self.rule_step)
         self.tank_levels(tstep)
         return tstep
 
@@ -433,9 +441,6 @@ def simulate_hydraulics(
     be simulated or its equations cannot be solved (naming the node).
     """
     t0 = _time.perf_counter()
-    if wn.rules:
-        raise NetworkError(f"the network has {len(wn.rules)} rule-based control(s) ([RULES]); rule-based controls "
-                           "are not simulated yet — remove them or convert them to simple controls")
     model = demand_model.upper()
     cw = compile_water(wn, accuracy=accuracy, demand_model=model, trials=trials)
     dur = int(wn.times.duration_s if duration_s is None else duration_s)
@@ -470,6 +475,7 @@ def simulate_hydraulics(
         # total outflow at junctions: demand + emitter flow
         node_demand = sim.node_out.copy()
         node_demand[:nj] = sim.dflow[:nj] + sim.eflow[:nj]
+        sim.node_demand = node_demand
         reported = t >= sim.rstart and (t - sim.rstart) % sim.rstep == 0
         steps.append((t, it, relerr, converged, reported))
         sim.pump_energy()

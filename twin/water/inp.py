@@ -184,7 +184,7 @@ class _Reader:
     # -- options and units --------------------------------------------------------
     def read_options(self, lines: list[_Line]) -> None:
         o = self.wn.options
-        pmin = preq = None
+        pmin, preq = 0.0, 0.1  # EPANET's defaults, in the file's pressure units (MINPDIFF = 0.1)
         viscosity = None
         for ln in lines:
             t = ln.tokens
@@ -253,10 +253,25 @@ class _Reader:
             elif _match(k0, "HEADERROR"):
                 o.head_error_m = y
             elif _match(k0, "MINI"):
-                pmin = y
+                # EPANET: a default required pressure follows the minimum; one already given must exceed it
+                if y < 0:
+                    self.err(ln, f"MINIMUM PRESSURE must be >= 0, got {t[nvalue]}")
+                elif preq == 0.1:
+                    pmin, preq = y, y + 0.1
+                elif preq - y < 0.1:
+                    self.err(ln, "MINIMUM PRESSURE must be at least 0.1 below REQUIRED PRESSURE (EPANET error 208)")
+                else:
+                    pmin = y
             elif _match(k0, "REQ"):
-                preq = y
+                if y < 0:
+                    self.err(ln, f"REQUIRED PRESSURE must be >= 0, got {t[nvalue]}")
+                elif y - pmin < 0.1:
+                    self.err(ln, "REQUIRED PRESSURE must exceed MINIMUM PRESSURE by at least 0.1 (EPANET error 208)")
+                else:
+                    preq = y
             elif _match(k0, "PRESSURE"):
+                if y < 0:
+                    self.err(ln, f"PRESSURE EXPONENT must be >= 0, got {t[nvalue]}")
                 o.pressure_exponent = y
             elif y <= 0:
                 self.err(ln, f"option {k0} must be positive, got {t[nvalue]}")
@@ -294,15 +309,8 @@ class _Reader:
             o.viscosity_m2s = viscosity * U.VISCOSITY if viscosity > 1e-3 else viscosity * self.L**2
         else:
             o.viscosity_m2s = U.VISCOSITY
-        minpdiff = 0.1
-        if pmin is not None:
-            o.minimum_pressure_m = pmin * self.P
-        if preq is not None:
-            if preq - (pmin or 0.0) < minpdiff:
-                self.err(0, "REQUIRED PRESSURE must exceed MINIMUM PRESSURE by at least 0.1")
-            o.required_pressure_m = preq * self.P
-        else:
-            o.required_pressure_m = ((pmin or 0.0) + minpdiff) * self.P
+        o.minimum_pressure_m = pmin * self.P
+        o.required_pressure_m = preq * self.P
 
     def read_times(self, lines: list[_Line]) -> None:
         tm = self.wn.times
@@ -1053,6 +1061,27 @@ def _g(v: float) -> str:
     return repr(float(v))
 
 
+def _inv(v: float, f: float) -> str:
+    """Text ``x`` with ``float(x) * f == v`` exactly (the reader multiplies file values by ``f``)."""
+    return _exact(v, v / f, lambda x: x * f)
+
+
+def _exact(v: float, guess: float, forward: Callable[[float], float]) -> str:
+    """Shortest text of the float nearest ``guess`` that ``forward`` (the reader's conversion) maps to ``v``.
+
+    ``v / f * f`` is not always ``v`` in floating point; a neighbour of the quotient usually is.
+    """
+    if not math.isfinite(guess) or forward(guess) == v:
+        return _g(guess)
+    up = down = guess
+    for _ in range(4):
+        up, down = math.nextafter(up, math.inf), math.nextafter(down, -math.inf)
+        for w in (up, down):
+            if forward(w) == v:
+                return _g(w)
+    return _g(guess)
+
+
 def _q(ident: str) -> str:
     return f'"{ident}"' if (" " in ident or ";" in ident) else ident
 
@@ -1245,8 +1274,13 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
             f"Unbalanced\t{o.unbalanced}" + (f" {o.unbalanced_extra_trials}" if o.unbalanced == "CONTINUE" else ""),
             f"Pattern\t{_q(o.pattern)}", f"Demand Multiplier\t{_g(o.demand_multiplier)}",
             f"Emitter Exponent\t{_g(o.emitter_exponent)}", f"Demand Model\t{o.demand_model}",
-            f"Minimum Pressure\t{_g(o.minimum_pressure_m / P)}", f"Required Pressure\t{_g(o.required_pressure_m / P)}",
-            f"Pressure Exponent\t{_g(o.pressure_exponent)}"]
+            f"Minimum Pressure\t{_inv(o.minimum_pressure_m, P)}"]
+    # EPANET rejects a required pressure less than 0.1 above the minimum (error 208) and, when none is
+    # given, uses minimum + 0.1: leave it out then (a default read back exactly; else clamped to that).
+    pmin_txt, preq_txt = _inv(o.minimum_pressure_m, P), _inv(o.required_pressure_m, P)
+    if float(preq_txt) - float(pmin_txt) >= 0.1:
+        out.append(f"Required Pressure\t{preq_txt}")
+    out.append(f"Pressure Exponent\t{_g(o.pressure_exponent)}")
     if o.head_error_m:
         out.append(f"HEADERROR\t{_g(o.head_error_m / L)}")
     if o.flow_change_m3s:

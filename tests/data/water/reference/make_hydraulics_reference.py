@@ -89,7 +89,7 @@ from epanet import toolkit as en
 HERE = Path(__file__).resolve().parent
 INP_DIR = HERE.parent
 
-NETWORKS = ["Net1", "Net2", "Net3", "Anytown_multipointcurves", "pda_deficient", "Net6"]
+NETWORKS = ["Net1", "Net2", "Net3", "Anytown_multipointcurves", "pda_deficient", "Net6", "net1_rules", "net1_valves", "net1_pbv"]
 
 ACCURACY = 1e-7
 FLOAT_FORMAT = "%.12g"
