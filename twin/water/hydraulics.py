@@ -101,8 +101,12 @@ class _Simulation:
             node = c["node"]
             self.c_is_tank = (node >= self.nj) & c["enabled"]
             self.c_tank = np.where(node >= self.nj + self.nr, node - self.nj - self.nr, -1)
-            self.c_v2 = np.array([self.tank_volume(int(t), g) if t >= 0 else 0.0
-                                  for t, g in zip(self.c_tank, c["grade"])])
+            self.c_v2 = self.tank_volumes(self.c_tank, c["grade"])
+            self.c_level = np.flatnonzero(self.c_is_tank)
+            self.c_timer = np.flatnonzero(c["enabled"] & (c["type"] == TIMER))
+            self.c_tod = np.flatnonzero(c["enabled"] & (c["type"] == TIMEOFDAY))
+            self.c_setting_matters = self.ltype[c["link"]] > PIPE
+        self.pump_qmax = np.array([self._pump_qmax(i) for i in range(len(self.pump_links))])
         # energy accounting
         np_ = len(self.pump_links)
         self.e_online = np.zeros(np_)
@@ -129,6 +133,17 @@ class _Simulation:
             area = self.cw.net["tank_area"][self.nr + i]
             return cw.tank_vmin[i] + (h - self.tank_hmin[i]) * area
         return _interp(cw.curves_x[c], cw.curves_y[c], h - cw.tank_elev[i])
+
+    def tank_volumes(self, tanks: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`tank_volume` (``tanks`` = tank indices, -1 for reservoirs → 0)."""
+        cw = self.cw
+        ti = np.maximum(tanks, 0)
+        area = cw.net["tank_area"][self.nr + ti] if len(cw.tank_vmin) else np.zeros(len(ti))
+        v = np.where(tanks >= 0, cw.tank_vmin[ti] + (h - self.tank_hmin[ti]) * area, 0.0) if len(cw.tank_vmin) \
+            else np.zeros(len(ti))
+        for j in np.flatnonzero((tanks >= 0) & (cw.tank_curve[ti] >= 0) if len(cw.tank_vmin) else []):
+            v[j] = self.tank_volume(int(tanks[j]), float(h[j]))
+        return v
 
     def tank_grade(self, i: int, v: float) -> float:
         cw = self.cw
@@ -179,13 +194,11 @@ class _Simulation:
             return
         c = self.cw.controls
         fire = np.zeros(self.nc, dtype=bool)
-        tank_ctl = self.c_is_tank
-        if tank_ctl.any():
-            n = c["node"]
-            idx = np.flatnonzero(tank_ctl)
-            v1 = np.array([self.tank_volume(int(self.c_tank[i]), self.H[n[i]]) if self.c_tank[i] >= 0 else 0.0
-                           for i in idx])
-            vplus = np.abs(self.node_out[n[idx]])
+        idx = self.c_level
+        if len(idx):
+            n = c["node"][idx]
+            v1 = self.tank_volumes(self.c_tank[idx], self.H[n])
+            vplus = np.abs(self.node_out[n])
             v2 = self.c_v2[idx]
             typ = c["type"][idx]
             fire[idx] = ((typ == LOWLEVEL) & (v1 <= v2 + vplus)) | ((typ == HILEVEL) & (v1 >= v2 - vplus))
@@ -242,36 +255,37 @@ class _Simulation:
         if not self.nc:
             return tstep
         c = self.cw.controls
-        best = tstep
-        for i in range(self.nc):
-            if not c["enabled"][i]:
-                continue
-            t = 0
-            n = c["node"][i]
-            typ = c["type"][i]
-            if n >= 0:
-                if n < self.nj:
-                    continue
-                h = self.H[n]
-                q = self.node_out[n]
-                if abs(q) <= U.QZERO:
-                    continue
-                g = c["grade"][i]
-                if (h < g and typ == HILEVEL and q > 0) or (h > g and typ == LOWLEVEL and q < 0):
-                    ti = self.c_tank[i]
-                    vol = self.V[ti] if ti >= 0 else 0.0
-                    t = int(_round(np.array([(self.c_v2[i] - vol) / q]))[0])
-            if typ == TIMER and c["time"][i] > now:
-                t = int(c["time"][i] - now)
-            if typ == TIMEOFDAY:
-                t1 = (now + self.tstart) % U.SEC_PER_DAY
-                t2 = int(c["time"][i])
-                t = t2 - t1 if t2 >= t1 else U.SEC_PER_DAY - t1 + t2
-            if 0 < t < best:
-                k = c["link"][i]
-                if (self.ltype[k] > PIPE and self.setting[k] != c["setting"][i]) or self.status[k] != c["status"][i]:
-                    best = t
-        return best
+        t = np.zeros(self.nc)
+        idx = self.c_level
+        if len(idx):
+            n = c["node"][idx]
+            h, q, g, typ = self.H[n], self.node_out[n], c["grade"][idx], c["type"][idx]
+            rising = (h < g) & (typ == HILEVEL) & (q > 0)
+            falling = (h > g) & (typ == LOWLEVEL) & (q < 0)
+            ok = (np.abs(q) > U.QZERO) & (rising | falling)
+            if ok.any():
+                ti = self.c_tank[idx]
+                vol = np.where(ti >= 0, self.V[np.maximum(ti, 0)], 0.0) if len(self.V) else np.zeros(len(ti))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    t[idx] = np.where(ok, _round((self.c_v2[idx] - vol) / np.where(ok, q, 1.0)), 0.0)
+        tm = self.c_timer
+        if len(tm):
+            later = c["time"][tm] > now
+            t[tm] = np.where(later, c["time"][tm] - now, 0)
+        td = self.c_tod
+        if len(td):
+            t1 = (now + self.tstart) % U.SEC_PER_DAY
+            t2 = c["time"][td]
+            t[td] = np.where(t2 >= t1, t2 - t1, U.SEC_PER_DAY - t1 + t2)
+        cand = (t > 0) & (t < tstep)
+        if not cand.any():
+            return tstep
+        i = np.flatnonzero(cand)
+        k = c["link"][i]
+        change = (self.c_setting_matters[i] & (self.setting[k] != c["setting"][i])) | (self.status[k] != c["status"][i])
+        if change.any():
+            return int(t[i[change]].min())
+        return tstep
 
     def tank_levels(self, tstep: int) -> None:
         if not len(self.tank_nodes):
@@ -370,7 +384,7 @@ class _Simulation:
                 flag = True
         for i, k in enumerate(self.pump_links):
             s = self.status[k]
-            qmax = self._pump_qmax(i)
+            qmax = self.pump_qmax[i]
             if s >= OPEN:
                 if self.Q[k] > self.setting[k] * qmax:
                     s = -1
