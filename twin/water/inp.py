@@ -32,8 +32,8 @@ SECTIONS = (
     "TITLE", "JUNCTIONS", "RESERVOIRS", "TANKS", "PIPES", "PUMPS", "VALVES", "DEMANDS", "STATUS",
     "PATTERNS", "CURVES", "CONTROLS", "RULES", "ENERGY", "EMITTERS", "OPTIONS", "TIMES", "REPORT",
     "COORDINATES", "VERTICES", "LABELS", "TAGS", "BACKDROP", "QUALITY", "SOURCES", "REACTIONS",
-    "MIXING", "LEAKAGE", "END",
-)
+    "MIXING", "LEAKAGE", "ROUGHNESS", "END",
+)  # EPANET reads and ignores [ROUGHNESS]
 #: sections kept verbatim (not simulated)
 RAW_SECTIONS = ("REPORT", "VERTICES", "LABELS", "BACKDROP", "SOURCES", "REACTIONS", "MIXING", "LEAKAGE")
 
@@ -57,7 +57,8 @@ class _Line:
     raw: str
 
 
-_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+#: EPANET's tokens: separated by space, tab, CR or LF; a token that starts with a quote runs to the next quote
+_TOKEN = re.compile(r'"([^"\r\n]*)"?|([^ \t\r\n]+)')
 
 
 def _split(text: str) -> tuple[list[str], str]:
@@ -70,13 +71,39 @@ def _match(token: str, keyword: str) -> bool:
     return token.upper().startswith(keyword)
 
 
+def _atol(text: str) -> int:
+    """C's atol(): the leading integer of ``text`` (0 if none)."""
+    m = re.match(r"\s*([+-]?\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def _id_range(first: str, last: str, ids) -> list[str]:
+    """EPANET's id ranges ([STATUS], [QUALITY]): numeric when both ends are numbers, else lexicographic."""
+    i1, i2 = _atol(first), _atol(last)
+    if i1 > 0 and i2 > 0:
+        return [i for i in ids if i1 <= _atol(i) <= i2]
+    b1, b2 = first.encode("latin-1", "replace"), last.encode("latin-1", "replace")
+    return [i for i in ids if b1 <= i.encode("latin-1", "replace") <= b2]
+
+
+def _float(token: str) -> float:
+    """A number as C's strtod() reads it whole (Python's float() would also take '1_000')."""
+    if "_" in token:
+        raise ValueError(token)
+    return float(token)
+
+
+def _pipe_status(token: str) -> str:
+    return next((w for w in ("CV", "CLOSED", "OPEN") if _match(token, w)), "")
+
+
 def _hours(value: str, unit: str = "") -> float | None:
     """EPANET's time parser: '5', '5 min', '13:50', '1:50 pm' → hours (None if invalid)."""
     parts = value.split(":")
     if len(parts) > 3:
         return None
     try:
-        y = [float(p) for p in parts]
+        y = [_float(p) for p in parts]
     except ValueError:
         return None
     if len(y) == 1 and unit:
@@ -101,7 +128,7 @@ def _seconds_token(tokens: list[str]) -> int | None:
     """Time value at the end of a [TIMES]/[CONTROLS] line, in seconds."""
     last = tokens[-1]
     try:
-        h = float(last)
+        h = _float(last)
     except ValueError:
         h = _hours(last)
         if h is None and len(tokens) >= 2:
@@ -113,6 +140,27 @@ def _seconds_token(tokens: list[str]) -> int | None:
 
 def _fmt_time(s: int) -> str:
     return f"{s // 3600}:{(s % 3600) // 60:02d}:{s % 60:02d}"
+
+
+def _time_text(s: int) -> str:
+    """A control or rule time that EPANET reads back as ``s`` seconds.
+
+    EPANET converts '0:01:01' to hours (0 + 1/60 + 1/3600) and truncates 3600·h to whole seconds,
+    which gives 60, not 61; fall back to decimal hours that survive the truncation.
+    """
+    h, m, sec = s // 3600, (s % 3600) // 60, s % 60
+    texts = ([f"{h}:{m:02d}"] if sec == 0 else []) + [f"{h}:{m:02d}:{sec:02d}"]
+    guess = s / 3600.0
+    texts += [_g(float(f"{guess:.{d}g}")) for d in range(1, 18)]
+    x = guess
+    for _ in range(8):
+        x = math.nextafter(x, math.inf)
+        texts.append(_g(x))
+    for text in texts:
+        hours = _hours(text)
+        if hours is not None and int(3600.0 * hours) == s:
+            return text
+    return _fmt_time(s)
 
 
 class _Reader:
@@ -132,7 +180,7 @@ class _Reader:
             self.err(line, f"missing {what}")
             return None
         try:
-            v = float(tok)
+            v = _float(tok)
         except ValueError:
             self.err(line, f"{what} {tok!r} is not a number")
             return None
@@ -151,14 +199,16 @@ class _Reader:
     def split_sections(self, text: str) -> dict[str, list[_Line]]:
         sections: dict[str, list[_Line]] = {}
         current: str | None = None
-        for no, raw in enumerate(text.splitlines(), start=1):
-            raw = raw.rstrip("\r\n")
-            stripped = raw.strip()
+        # lines end at LF only, as for EPANET's fgets() (str.splitlines() would also split at U+0085, a
+        # Latin-1 character, and at a lone CR); a CR before the LF is whitespace
+        for no, raw in enumerate(text.split("\n"), start=1):
+            raw = raw.rstrip("\r")
+            stripped = raw.strip(" \t\r")
             if stripped.startswith("["):
                 name = stripped[1:stripped.find("]")].strip().upper() if "]" in stripped else ""
                 if name not in SECTIONS:
-                    self.err(no, f"unknown section {stripped!r}")
-                    current = None
+                    self.err(no, f"unknown section {stripped.partition(';')[0].strip()!r}")
+                    current = "?"  # its lines are skipped
                     continue
                 current = name
                 if name == "END":
@@ -168,6 +218,8 @@ class _Reader:
             if current is None:
                 if stripped and not stripped.startswith(";"):
                     self.err(no, "data outside of any [SECTION]")
+                continue
+            if current == "?":
                 continue
             tokens, comment = _split(raw)
             if current in RAW_SECTIONS or current == "TITLE":
@@ -192,23 +244,23 @@ class _Reader:
             n = len(t) - 1
             if _match(k0, "UNITS"):
                 if n >= 1:
-                    u = t[1].upper()
-                    if u not in U.PER_CFS:
+                    u = next((f for f in U.PER_CFS if _match(t[1], f)), "")
+                    if not u:
                         self.err(ln, f"unknown flow units {t[1]!r} (expected one of {', '.join(U.PER_CFS)})")
                     else:
                         o.flow_units = u
                 continue
             if _match(k0, "PRESSURE") and n >= 1 and not _match(t[1], "EXPO"):
-                u = t[1].upper()
-                if u not in ("PSI", "KPA", "METERS", "BAR", "FEET"):
-                    self.err(ln, f"unknown pressure units {t[1]!r}")
+                u = next((p for p in ("PSI", "KPA", "METERS", "BAR", "FEET") if _match(t[1], p)), "")
+                if not u:
+                    self.err(ln, f"unknown pressure units {t[1]!r} (PSI, KPA, METERS, BAR or FEET)")
                 else:
                     o.pressure_units = u
                 continue
             if _match(k0, "HEADLOSS"):
                 if n >= 1:
-                    u = t[1].upper()
-                    if u not in ("H-W", "D-W", "C-M"):
+                    u = next((h for h in ("H-W", "D-W", "C-M") if _match(t[1], h)), "")
+                    if not u:
                         self.err(ln, f"unknown headloss formula {t[1]!r} (H-W, D-W or C-M)")
                     else:
                         o.headloss = u
@@ -218,7 +270,7 @@ class _Reader:
                     o.unbalanced, o.unbalanced_extra_trials = "STOP", 0
                 elif n >= 1 and _match(t[1], "CONTINUE"):
                     o.unbalanced = "CONTINUE"
-                    o.unbalanced_extra_trials = int(float(t[2])) if n >= 2 else 0
+                    o.unbalanced_extra_trials = _atol(t[2]) if n >= 2 else 0
                 else:
                     self.err(ln, "UNBALANCED must be STOP or CONTINUE [n]")
                 continue
@@ -227,8 +279,8 @@ class _Reader:
                     o.pattern = t[1]
                 continue
             if _match(k0, "DEMAND") and n >= 1 and _match(t[1], "MODEL"):
-                if n >= 2 and t[2].upper() in ("DDA", "PDA"):
-                    o.demand_model = t[2].upper()
+                if n >= 2 and (_match(t[2], "DDA") or _match(t[2], "PDA")):
+                    o.demand_model = t[2].upper()[:3]
                 else:
                     self.err(ln, "DEMAND MODEL must be DDA or PDA")
                 continue
@@ -407,35 +459,6 @@ class _Reader:
             jrows[t[0]] = {"elevation_m": (el or 0.0) * self.L}
             drows[t[0]] = [{"junction": t[0], "base_m3s": (d or 0.0) * self.q, "pattern": pattern_ref(ln, 3),
                             "category": ""}]
-        replaced: set[str] = set()
-        for ln in sec.get("DEMANDS", []):
-            t = ln.tokens
-            if len(t) < 2:
-                self.err(ln, "a demand needs a junction and a base demand")
-                continue
-            if t[0] not in nodes:
-                self.err(ln, f"node {t[0]!r} is not defined")
-                continue
-            if nodes[t[0]][0] != "junction":
-                continue  # EPANET ignores demands at tanks/reservoirs
-            d = self.num(ln, 1, "base demand")
-            row = {"junction": t[0], "base_m3s": (d or 0.0) * self.q, "pattern": pattern_ref(ln, 2),
-                   "category": ln.comment}
-            if t[0] not in replaced:  # the first [DEMANDS] entry replaces the [JUNCTIONS] demand
-                drows[t[0]] = [row]
-                replaced.add(t[0])
-            else:
-                drows[t[0]].append(row)
-        for ln in sec.get("EMITTERS", []):
-            t = ln.tokens
-            if t[0] not in jrows:
-                self.err(ln, f"emitter at {t[0]!r}, which is not a junction")
-                continue
-            k = self.num(ln, 1, "emitter coefficient", minimum=0.0)
-            if k is not None:
-                # K in flow units per (pressure units)^gamma -> m³/s per m^gamma
-                jrows[t[0]]["emitter_coefficient"] = k * self.q / self.P ** wn.options.emitter_exponent
-
         rrows, trows = {}, {}
         for ln in sec.get("RESERVOIRS", []):
             if not new_id(nodes, "node", "reservoir", ln):
@@ -477,6 +500,38 @@ class _Reader:
                            "min_volume_m3": (minvol or 0.0) * self.L**3, "volume_curve": vcurve,
                            "overflow": overflow}
 
+        # demands and emitters, once every node is known
+        replaced: set[str] = set()
+        for ln in sec.get("DEMANDS", []):
+            t = ln.tokens
+            if len(t) < 2:
+                self.err(ln, "a demand needs a junction and a base demand")
+                continue
+            if t[0] not in nodes:
+                self.err(ln, f"node {t[0]!r} is not defined")
+                continue
+            if nodes[t[0]][0] != "junction":
+                continue  # EPANET ignores demands at tanks/reservoirs
+            d = self.num(ln, 1, "base demand")
+            row = {"junction": t[0], "base_m3s": (d or 0.0) * self.q, "pattern": pattern_ref(ln, 2),
+                   "category": ln.comment}
+            if t[0] not in replaced:  # the first [DEMANDS] entry replaces the [JUNCTIONS] demand
+                drows[t[0]] = [row]
+                replaced.add(t[0])
+            else:
+                drows[t[0]].append(row)
+        for ln in sec.get("EMITTERS", []):
+            t = ln.tokens
+            if t[0] not in nodes:
+                self.err(ln, f"emitter at undefined node {t[0]!r}")
+                continue
+            if t[0] not in jrows:
+                continue  # EPANET ignores emitters at tanks and reservoirs
+            k = self.num(ln, 1, "emitter coefficient", minimum=0.0)
+            if k is not None:
+                # K in flow units per (pressure units)^gamma -> m³/s per m^gamma
+                jrows[t[0]]["emitter_coefficient"] = k * self.q / self.P ** wn.options.emitter_exponent
+
         def link_nodes(ln: _Line) -> tuple[str, str] | None:
             t = ln.tokens
             if len(t) < 3:
@@ -505,14 +560,15 @@ class _Reader:
             length = self.num(ln, 3, "length", positive=True)
             diam = self.num(ln, 4, "diameter", positive=True)
             rough = self.num(ln, 5, "roughness", positive=True)
-            ml = self.num(ln, 6, "minor loss", minimum=0.0) if len(t) > 6 else 0.0
+            # EPANET: a 7th token is a minor loss or a status; with an 8th, they are both
             status = "OPEN"
-            if len(t) > 7:
-                s = t[7].upper()
-                if s in ("OPEN", "CLOSED", "CV"):
-                    status = s
-                else:
-                    self.err(ln, f"pipe status must be OPEN, CLOSED or CV, got {t[7]!r}")
+            status_tok = t[7] if len(t) > 7 else t[6] if len(t) == 7 and _pipe_status(t[6]) else ""
+            has_ml = len(t) > 7 or (len(t) == 7 and not status_tok)
+            ml = self.num(ln, 6, "minor loss", minimum=0.0) if has_ml else 0.0
+            if status_tok:
+                status = _pipe_status(status_tok)
+                if not status:
+                    self.err(ln, f"pipe status must be OPEN, CLOSED or CV, got {status_tok!r}")
             if ends and None not in (length, diam, rough, ml):
                 prows[t[0]] = {"node1": ends[0], "node2": ends[1], "length_m": length * self.L,
                                "diameter_m": diam * self.D, "roughness": rough * rough_f, "minor_loss": ml,
@@ -561,8 +617,8 @@ class _Reader:
             if len(t) < 5:
                 self.err(ln, "a valve needs: id node1 node2 diameter type [setting] [minor loss]")
                 continue
-            vtype = t[4].upper()
-            if vtype not in VALVE_TYPES:
+            vtype = next((v for v in VALVE_TYPES if _match(t[4], v)), "")
+            if not vtype:
                 self.err(ln, f"unknown valve type {t[4]!r} (one of {', '.join(VALVE_TYPES)})")
                 continue
             diam = self.num(ln, 3, "diameter", positive=True)
@@ -588,52 +644,35 @@ class _Reader:
                            "initial_status": "OPEN" if vtype == "GPV" else "ACTIVE"}
         self.check_valve_pairs(vrows, nodes, sec.get("VALVES", []))
 
-        # [STATUS]
+        # [STATUS]: link OPEN|CLOSED|setting, or a range: link1 link2 OPEN|CLOSED|setting
         for ln in sec.get("STATUS", []):
             t = ln.tokens
-            if len(t) != 2:
-                self.err(ln, "a status line is: link_id OPEN|CLOSED|setting")
+            if len(t) not in (2, 3):
+                self.err(ln, "a status line is: link_id OPEN|CLOSED|setting (or: first_id last_id value)")
                 continue
-            lid, word = t
-            if lid not in links:
-                self.err(ln, f"link {lid!r} is not defined")
-                continue
-            kind = links[lid][0]
-            w = word.upper()
-            status = "OPEN" if w == "OPEN" else "CLOSED" if w == "CLOSED" else None
+            word = t[-1]
+            status = "OPEN" if _match(word, "OPEN") else "CLOSED" if _match(word, "CLOSED") else None
             value = None
             if status is None:
-                value = self.num(ln, 1, "status setting", minimum=0.0)
+                value = self.num(ln, len(t) - 1, "status setting", minimum=0.0)
                 if value is None:
                     continue
-            if kind == "pipe":
-                row = prows.get(lid)
-                if row is None:
+            if len(t) == 2:
+                lid = t[0]
+                if lid not in links:
+                    self.err(ln, f"link {lid!r} is not defined")
                     continue
-                if row["status"] == "CV":
-                    self.err(ln, f"pipe {lid!r} is a check valve; its status cannot be set")
-                elif status:
-                    row["status"] = status
-            elif kind == "pump":
-                row = purows.get(lid)
-                if row is None:
+                if links[lid][0] == "pipe" and prows.get(lid, {}).get("status") == "CV":
+                    self.err(ln, f"pipe {lid!r} is a check valve; its status cannot be set (EPANET error 207)")
                     continue
-                if status is None:
-                    row["speed"] = value
-                    status = "CLOSED" if value == 0 else "OPEN"
-                row["initial_status"] = status
+                if status is None and vrows.get(lid, {}).get("valve_type") == "GPV":
+                    self.err(ln, f"GPV {lid!r}: a status line can only open or close it (EPANET error 207)")
+                    continue
+                targets = [lid]
             else:
-                row = vrows.get(lid)
-                if row is None:
-                    continue
-                if row["valve_type"] == "GPV" and status is None:
-                    self.err(ln, f"GPV {lid!r}: a status line can only open or close it")
-                    continue
-                if status is None:
-                    row["setting"] = self._valve_setting(row["valve_type"], value)
-                    row["initial_status"] = "ACTIVE"
-                else:
-                    row["initial_status"] = status
+                targets = _id_range(t[0], t[1], links)
+            for lid in targets:
+                self._change_status(links[lid][0], prows.get(lid), purows.get(lid), vrows.get(lid), status, value)
 
         # [ENERGY]
         en = wn.energy
@@ -692,19 +731,27 @@ class _Reader:
         # coordinates, tags, quality
         extra: dict[str, dict[str, object]] = {}
         for ln in sec.get("COORDINATES", []):
+            # EPANET ignores coordinates it cannot use (unknown node, missing or bad numbers)
             t = ln.tokens
-            if t[0] not in nodes:
-                self.err(ln, f"coordinates for undefined node {t[0]!r}")
+            if len(t) < 3 or t[0] not in nodes:
                 continue
-            x, y = self.num(ln, 1, "X"), self.num(ln, 2, "Y")
+            try:
+                x, y = _float(t[1]), _float(t[2])
+            except ValueError:
+                continue
             extra.setdefault(t[0], {}).update(x=x, y=y)
-        for ln in sec.get("QUALITY", []):
+        for ln in sec.get("QUALITY", []):  # node value, or a range: first_node last_node value
             t = ln.tokens
-            if t[0] not in nodes:
+            if len(t) < 2:
+                continue  # EPANET skips it
+            if len(t) == 2 and t[0] not in nodes:
                 self.err(ln, f"initial quality for undefined node {t[0]!r}")
                 continue
-            v = self.num(ln, 1, "initial quality", minimum=0.0)
-            extra.setdefault(t[0], {})["initial_quality"] = v
+            v = self.num(ln, 1 if len(t) == 2 else 2, "initial quality", minimum=0.0)
+            if v is None:
+                continue
+            for nid in [t[0]] if len(t) == 2 else _id_range(t[0], t[1], nodes):
+                extra.setdefault(nid, {})["initial_quality"] = v
         ltags: dict[str, str] = {}
         for ln in sec.get("TAGS", []):
             t = ln.tokens
@@ -720,13 +767,11 @@ class _Reader:
             else:
                 ltags[t[1]] = t[2]
 
-        self.read_controls(sec.get("CONTROLS", []), nodes, links, purows, vrows)
-        self.read_rules(sec.get("RULES", []), nodes, links, vrows)
+        self.read_controls(sec.get("CONTROLS", []), nodes, links, prows, vrows)
+        self.read_rules(sec.get("RULES", []), nodes, links, prows, vrows)
         for name in RAW_SECTIONS:
             if name in sec and sec[name]:
                 wn.extra_sections[name] = [ln.raw for ln in sec[name]]
-        if wn.options.pattern not in wn.patterns and wn.options.pattern != "1":
-            self.err(0, f"default demand pattern {wn.options.pattern!r} is not defined")
         if not nodes:
             self.err(0, "the network has no nodes")
         elif not rrows and not trows:
@@ -760,6 +805,31 @@ class _Reader:
                 wn._tables[name] = conform(wn._tables[name], TABLES[name])
         wn.validate()
         return wn
+
+    def _change_status(self, kind: str, pipe: dict | None, pump: dict | None, valve: dict | None,
+                       status: str | None, value: float | None) -> None:
+        """EPANET's changestatus(): a [STATUS] word (OPEN/CLOSED) or setting applied to one link."""
+        if kind == "pipe":
+            if pipe is not None and pipe["status"] != "CV" and status:
+                pipe["status"] = status
+        elif kind == "pump":
+            if pump is None:
+                return
+            if status is None:
+                pump["speed"] = value
+                status = "CLOSED" if value == 0 else "OPEN"
+            elif status == "OPEN":
+                pump["speed"] = 1.0  # EPANET resets the setting of a pump opened here
+            pump["initial_status"] = status
+        elif valve is not None:
+            if valve["valve_type"] == "GPV":
+                if status:
+                    valve["initial_status"] = status
+            elif status is None:
+                valve["setting"] = self._valve_setting(valve["valve_type"], value)
+                valve["initial_status"] = "ACTIVE"
+            else:
+                valve["initial_status"] = status
 
     def _valve_setting(self, vtype: str, v: float) -> float:
         if vtype in ("PRV", "PSV", "PBV"):
@@ -822,6 +892,9 @@ class _Reader:
     def read_patterns(self, lines: list[_Line]) -> None:
         pats: dict[str, list[float]] = {}
         for ln in lines:
+            if len(ln.tokens) < 2:
+                self.err(ln, f"pattern {ln.tokens[0]!r}: a pattern line needs at least one multiplier")
+                continue
             vals = []
             for i in range(1, len(ln.tokens)):
                 v = self.num(ln, i, f"pattern {ln.tokens[0]!r} multiplier")
@@ -842,198 +915,237 @@ class _Reader:
             curves.setdefault(ln.tokens[0], ([], ln.no))[0].append((x, y))
         return curves
 
-    def read_controls(self, lines: list[_Line], nodes: dict, links: dict, purows: dict, vrows: dict) -> None:
+    def read_controls(self, lines: list[_Line], nodes: dict, links: dict, prows: dict, vrows: dict) -> None:
+        """[CONTROLS], as EPANET's controldata() parses them (keywords matched by prefix)."""
+        form = ("a control is: LINK id OPEN|CLOSED|setting AT TIME t | AT CLOCKTIME t [AM|PM] | "
+                "IF NODE id ABOVE|BELOW value [DISABLED]")
         for ln in lines:
             t = list(ln.tokens)
             enabled = True
-            if t and t[-1].upper() == "DISABLED":
+            if len(t) >= 6 and _match(t[-1], "DISABLED"):
                 enabled = False
                 t = t[:-1]
-            if len(t) < 6 or t[0].upper() != "LINK":
-                self.err(ln, "a control is: LINK id OPEN|CLOSED|setting AT TIME t | AT CLOCKTIME t | "
-                             "IF NODE id ABOVE|BELOW value")
+            if len(t) < 6:
+                self.err(ln, form)
                 continue
             lid = t[1]
             if lid not in links:
                 self.err(ln, f"control on undefined link {lid!r}")
                 continue
             kind = links[lid][0]
+            if kind == "pipe" and prows.get(lid, {}).get("status") == "CV":
+                self.err(ln, f"pipe {lid!r} is a check valve; a control cannot change it (EPANET error 207)")
+                continue
             vtype = vrows[lid]["valve_type"] if lid in vrows else ""
-            w = t[2].upper()
             setting = math.nan
-            if w in ("OPEN", "CLOSED"):
-                action = w
+            if _match(t[2], "OPEN"):
+                action = "OPEN"
+            elif _match(t[2], "CLOSED"):
+                action = "CLOSED"
             elif vtype == "GPV":
                 self.err(ln, f"GPV {lid!r} can only be opened or closed by a control")
                 continue
             else:
-                v = self.num(ln, 2, "control setting")
+                v = self.num(ln, 2, "control setting (a number, OPEN or CLOSED)")
                 if v is None:
                     continue
-                if kind in ("pump", "pipe"):
-                    if v < 0:
-                        self.err(ln, "a pump or pipe setting must not be negative")
-                        continue
-                    if kind == "pipe":
-                        action = "CLOSED" if v == 0 else "OPEN"
-                    else:
-                        action, setting = "SETTING", v
-                else:
-                    action, setting = "SETTING", self._valve_setting(vtype, v)
-            cond = t[4].upper() if len(t) > 4 else ""
-            c = Control(link=lid, action=action, condition="", setting=setting, enabled=enabled)
-            if t[3].upper() == "AT" and cond in ("TIME", "CLOCKTIME"):
-                s = _seconds_token(t[5:])
-                if s is None:
-                    self.err(ln, f"invalid control time {' '.join(t[5:])!r}")
+                if kind in ("pump", "pipe") and v < 0:
+                    self.err(ln, f"a {kind} setting must not be negative, got {t[2]}")
                     continue
-                c.condition = cond
-                c.time_s = s % U.SEC_PER_DAY if cond == "CLOCKTIME" else s
-            elif t[3].upper() == "IF" and cond == "NODE" and len(t) >= 8:
+                if kind == "pipe":  # EPANET: a pipe setting opens (> 0) or closes (0) it
+                    action = "CLOSED" if v == 0 else "OPEN"
+                else:
+                    action = "SETTING"
+                    setting = v if kind == "pump" else self._valve_setting(vtype, v)
+            c = Control(link=lid, action=action, condition="", setting=setting, enabled=enabled)
+            if _match(t[4], "TIME") or _match(t[4], "CLOCKTIME"):
+                h = _hours(t[5], t[6] if len(t) >= 7 else "")
+                if h is None or h < 0:
+                    self.err(ln, f"invalid control time {' '.join(t[5:7])!r}")
+                    continue
+                c.condition = "TIME" if _match(t[4], "TIME") else "CLOCKTIME"
+                s = int(3600.0 * h)  # EPANET truncates
+                c.time_s = s % U.SEC_PER_DAY if c.condition == "CLOCKTIME" else s
+            else:
+                if len(t) < 8:
+                    self.err(ln, form)
+                    continue
                 nid = t[5]
                 if nid not in nodes:
                     self.err(ln, f"control on undefined node {nid!r}")
                     continue
-                rel = t[6].upper()
-                if rel not in ("ABOVE", "BELOW"):
+                if not (_match(t[6], "BELOW") or _match(t[6], "ABOVE")):
                     self.err(ln, f"control relation must be ABOVE or BELOW, got {t[6]!r}")
                     continue
                 v = self.num(ln, 7, "control level")
                 if v is None:
                     continue
-                c.condition, c.node = rel, nid
+                c.condition, c.node = ("BELOW" if _match(t[6], "BELOW") else "ABOVE"), nid
                 c.value = v * (self.P if nodes[nid][0] == "junction" else self.L)
-            else:
-                self.err(ln, "a control is: LINK id OPEN|CLOSED|setting AT TIME t | AT CLOCKTIME t | "
-                             "IF NODE id ABOVE|BELOW value")
-                continue
-            if kind == "pipe" and lid in links and c.action == "SETTING":
-                continue
             self.wn.controls.append(c)
 
-    def read_rules(self, lines: list[_Line], nodes: dict, links: dict, vrows: dict) -> None:
+    def read_rules(self, lines: list[_Line], nodes: dict, links: dict, prows: dict, vrows: dict) -> None:
+        """[RULES], as EPANET's rules.c parses them (keywords matched by prefix)."""
         rule: Rule | None = None
         state = ""
-        objects = ("JUNCTION", "RESERVOIR", "TANK", "PIPE", "PUMP", "VALVE", "NODE", "LINK", "SYSTEM")
-        node_attrs = ("DEMAND", "HEAD", "GRADE", "LEVEL", "PRESSURE", "FILLTIME", "DRAINTIME")
-        link_attrs = ("FLOW", "STATUS", "SETTING", "POWER")
+        rule_line: dict[int, int] = {}
+        keywords = ("RULE", "IF", "AND", "OR", "THEN", "ELSE", "PRIO", "DISABLED")
+        objects = {"JUNC": "JUNCTION", "RESER": "RESERVOIR", "TANK": "TANK", "PIPE": "PIPE", "PUMP": "PUMP",
+                   "VALVE": "VALVE", "NODE": "NODE", "LINK": "LINK", "SYSTEM": "SYSTEM"}
+        variables = ("DEMAND", "HEAD", "GRADE", "LEVEL", "PRESSURE", "FLOW", "STATUS", "SETTING", "POWER", "TIME",
+                     "CLOCKTIME", "FILLTIME", "DRAINTIME")
         relations = ("=", "<>", "<=", ">=", "<", ">", "IS", "NOT", "BELOW", "ABOVE")
+        statuses = ("OPEN", "CLOSED", "ACTIVE")
 
-        def obj_name(tok: str) -> str | None:
-            u = tok.upper()
-            for o in objects:
-                if u.startswith(o[:4]) and o.startswith(u[:4]):
-                    return o
-            return None
+        def find(tok: str, words: tuple[str, ...]) -> str:
+            return next((w for w in words if _match(tok, w)), "")
 
-        def value_of(ln: _Line, obj: str, ident: str, attr: str, tok: str) -> float | str | None:
-            u = tok.upper()
-            if u in ("OPEN", "CLOSED", "ACTIVE"):
-                return u
-            if attr in ("TIME", "CLOCKTIME"):
-                s = _seconds_token([tok]) if ":" in tok or ln.tokens[-1].upper() not in ("AM", "PM") \
-                    else _seconds_token(ln.tokens[-2:])
-                if s is None:
-                    self.err(ln, f"invalid time {tok!r}")
-                return s
-            try:
-                v = float(tok)
-            except ValueError:
-                self.err(ln, f"rule value {tok!r} is not a number or OPEN/CLOSED/ACTIVE")
+        def premise(ln: _Line, logic: str) -> Premise | None:
+            t = ln.tokens
+            if len(t) not in (5, 6):
+                self.err(ln, "a premise is: IF|AND|OR object id attribute relation value, "
+                             "or IF|AND|OR SYSTEM attribute relation value [AM|PM]")
                 return None
-            if attr in ("HEAD", "GRADE", "LEVEL"):
-                return v * self.L
-            if attr == "PRESSURE":
-                return v * self.P
-            if attr in ("DEMAND", "FLOW"):
-                return v * self.q
-            if attr == "SETTING" and ident in vrows:
-                return self._valve_setting(vrows[ident]["valve_type"], v)
-            return v
+            obj = objects.get(find(t[1], tuple(objects)), "")
+            if not obj:
+                self.err(ln, f"unknown rule object {t[1]!r} (JUNCTION, RESERVOIR, TANK, PIPE, PUMP, VALVE, NODE, "
+                             "LINK or SYSTEM)")
+                return None
+            if obj == "SYSTEM":
+                ident, attr, m = "", find(t[2], variables), 3
+                if attr not in ("DEMAND", "TIME", "CLOCKTIME"):
+                    self.err(ln, f"unknown SYSTEM attribute {t[2]!r} (DEMAND, TIME or CLOCKTIME)")
+                    return None
+            else:
+                ident, attr, m = t[2], find(t[3], variables), 4
+                is_link = obj in ("PIPE", "PUMP", "VALVE", "LINK")
+                if ident not in (links if is_link else nodes):
+                    self.err(ln, f"rule refers to undefined {'link' if is_link else 'node'} {ident!r}")
+                    return None
+                allowed = ("FLOW", "STATUS", "SETTING") if is_link else (
+                    ("DEMAND", "HEAD", "GRADE", "LEVEL", "PRESSURE") +
+                    (("FILLTIME", "DRAINTIME") if nodes[ident][0] != "junction" else ()))
+                if attr not in allowed:
+                    self.err(ln, f"attribute {t[3]!r} does not apply to {obj.lower()} {ident!r} "
+                                 f"(one of {', '.join(allowed)})")
+                    return None
+                if len(t) != 6:
+                    self.err(ln, "a premise is: IF|AND|OR object id attribute relation value")
+                    return None
+            rel = find(t[m], relations)
+            if not rel:
+                self.err(ln, f"unknown relation {t[m]!r} (one of {' '.join(relations)})")
+                return None
+            value: float | str | None
+            if attr in ("TIME", "CLOCKTIME"):
+                h = _hours(t[4], t[5] if len(t) == 6 else "")
+                value = None if h is None or h < 0 else int(3600.0 * h)  # EPANET truncates
+                if value is None:
+                    self.err(ln, f"invalid time {' '.join(t[4:])!r}")
+                return None if value is None else Premise(logic, obj, ident, attr, rel, value)
+            tok = t[-1]
+            value = find(tok, statuses)
+            if not value:
+                value = self.num(ln, len(t) - 1, "rule value (a number or OPEN, CLOSED, ACTIVE)")
+                if value is None:
+                    return None
+                if attr in ("HEAD", "GRADE", "LEVEL"):
+                    value *= self.L
+                elif attr == "PRESSURE":
+                    value *= self.P
+                elif attr in ("DEMAND", "FLOW"):
+                    value *= self.q
+                elif attr == "SETTING" and ident in vrows:
+                    value = self._valve_setting(vrows[ident]["valve_type"], value)
+            return Premise(logic, obj, ident, attr, rel, value)
+
+        def action(ln: _Line) -> RuleAction | None:
+            t = ln.tokens
+            if len(t) != 6:
+                self.err(ln, "an action is: THEN|ELSE|AND LINK id STATUS|SETTING IS value")
+                return None
+            lid = t[2]
+            if lid not in links:
+                self.err(ln, f"rule action on undefined link {lid!r}")
+                return None
+            kind = links[lid][0]
+            obj = objects.get(find(t[1], tuple(objects)), "")
+            obj = obj if obj in ("PIPE", "PUMP", "VALVE", "LINK") else kind.upper()
+            if kind == "pipe" and prows.get(lid, {}).get("status") == "CV":
+                self.err(ln, f"pipe {lid!r} is a check valve; a rule cannot control it (EPANET error 207)")
+                return None
+            word = find(t[5], statuses)
+            if word:
+                return RuleAction(obj, lid, "STATUS", word)
+            v = self.num(ln, 5, "action setting (a number or OPEN, CLOSED, ACTIVE)")
+            if v is None:
+                return None
+            if v < 0:
+                self.err(ln, f"action setting must not be negative, got {t[5]}")
+                return None
+            if kind == "pipe":  # EPANET: a pipe setting opens (> 0) or closes (0) it
+                return RuleAction(obj, lid, "STATUS", "CLOSED" if v == 0 else "OPEN")
+            if kind == "valve":
+                if vrows.get(lid, {}).get("valve_type") == "GPV":
+                    self.err(ln, f"GPV {lid!r} can only be opened or closed by a rule")
+                    return None
+                v = self._valve_setting(vrows[lid]["valve_type"], v) if lid in vrows else v
+            return RuleAction(obj, lid, "SETTING", v)
 
         for ln in lines:
             t = ln.tokens
-            k = t[0].upper()
+            k = find(t[0], keywords)
             if k == "RULE":
-                if len(t) < 2:
-                    self.err(ln, "RULE needs a name")
+                if len(t) != 2:
+                    self.err(ln, "a rule starts with: RULE name (one word)")
+                    rule, state = None, "ERROR"
                     continue
                 rule = Rule(name=t[1], premises=[], then_actions=[])
                 self.wn.rules.append(rule)
+                rule_line[id(rule)] = ln.no
                 state = "RULE"
                 continue
             if rule is None:
-                self.err(ln, "rule clause outside of a RULE")
+                if state != "ERROR":
+                    self.err(ln, f"{t[0]!r} outside of a RULE")
                 continue
-            if k == "PRIORITY":
-                v = self.num(ln, 1, "priority")
-                rule.priority = v if v is not None else 0.0
-                state = "PRIORITY"
-                continue
-            if k in ("IF", "AND", "OR") and (state in ("RULE", "IF") or (k != "IF" and state == "IF")):
+            if not k:
+                self.err(ln, f"unknown rule keyword {t[0]!r} (IF, AND, OR, THEN, ELSE or PRIORITY)")
+            elif k == "IF" or (k in ("AND", "OR") and state == "IF"):
                 if k == "IF" and state != "RULE":
-                    self.err(ln, "IF must directly follow RULE")
+                    self.err(ln, f"IF must directly follow RULE {rule.name}")
                     continue
                 state = "IF"
-                if len(t) < 4:
-                    self.err(ln, "a premise is: IF object id attribute relation value")
+                p = premise(ln, k)
+                if p is not None:
+                    rule.premises.append(p)
+            elif k in ("THEN", "ELSE") or (k == "AND" and state in ("THEN", "ELSE")):
+                if (k == "THEN" and state != "IF") or (k == "ELSE" and state != "THEN"):
+                    self.err(ln, f"misplaced {k} in rule {rule.name!r} (RULE, IF, AND/OR, THEN, AND, ELSE, AND, "
+                                 "PRIORITY)")
                     continue
-                obj = obj_name(t[1])
-                if obj is None:
-                    self.err(ln, f"unknown rule object {t[1]!r}")
+                state = k if k != "AND" else state
+                a = action(ln)
+                if a is not None:
+                    (rule.then_actions if state == "THEN" else rule.else_actions).append(a)
+            elif k == "PRIO":
+                if state not in ("THEN", "ELSE"):
+                    self.err(ln, f"misplaced PRIORITY in rule {rule.name!r} (it follows the actions)")
                     continue
-                if obj == "SYSTEM":
-                    ident, attr, rest = "", t[2].upper(), t[3:]
-                else:
-                    if len(t) < 6:
-                        self.err(ln, "a premise is: IF object id attribute relation value")
-                        continue
-                    ident, attr, rest = t[2], t[3].upper(), t[4:]
-                    reg = links if obj in ("PIPE", "PUMP", "VALVE", "LINK") else nodes
-                    if ident not in reg:
-                        self.err(ln, f"rule refers to undefined {obj.lower()} {ident!r}")
-                        continue
-                allowed = ("DEMAND", "TIME", "CLOCKTIME") if obj == "SYSTEM" else (
-                    link_attrs if obj in ("PIPE", "PUMP", "VALVE", "LINK") else node_attrs)
-                attr = next((a for a in allowed if attr.startswith(a[:4])), "")
-                if not attr:
-                    self.err(ln, f"unknown attribute {t[3] if obj != 'SYSTEM' else t[2]!r} for {obj.lower()}")
-                    continue
-                if len(rest) < 2 or rest[0].upper() not in relations:
-                    self.err(ln, f"unknown relation {rest[0] if rest else ''!r}")
-                    continue
-                v = value_of(ln, obj, ident, attr, rest[1])
-                if v is None:
-                    continue
-                rule.premises.append(Premise(k, obj, ident, attr, rest[0].upper(), v))
-                continue
-            if k in ("THEN", "ELSE") or (k == "AND" and state in ("THEN", "ELSE")):
-                if k in ("THEN", "ELSE"):
-                    if (k == "THEN" and state != "IF") or (k == "ELSE" and state != "THEN"):
-                        self.err(ln, f"{k} out of order in rule {rule.name!r}")
-                        continue
-                    state = k
-                if len(t) < 6:
-                    self.err(ln, "an action is: THEN|ELSE|AND object id STATUS|SETTING = value")
-                    continue
-                obj = obj_name(t[1])
-                if obj not in ("PIPE", "PUMP", "VALVE", "LINK") or t[2] not in links:
-                    self.err(ln, f"rule action on undefined link {t[2]!r}")
-                    continue
-                attr = t[3].upper()
-                if attr not in ("STATUS", "SETTING"):
-                    self.err(ln, f"a rule action sets STATUS or SETTING, not {t[3]!r}")
-                    continue
-                v = value_of(ln, obj, t[2], attr, t[5])
-                if v is None:
-                    continue
-                act = RuleAction(obj, t[2], attr, v)
-                (rule.then_actions if state == "THEN" else rule.else_actions).append(act)
-                continue
-            self.err(ln, f"unexpected {t[0]!r} in rule {rule.name!r}")
+                state = "PRIORITY"
+                v = self.num(ln, 1, "priority")
+                rule.priority = v if v is not None else 0.0
+            elif k == "DISABLED":
+                self.err(ln, f"DISABLED rules (EPANET 2.3) are not supported; remove rule {rule.name!r} instead")
+            else:
+                self.err(ln, f"misplaced {t[0]!r} in rule {rule.name!r}")
+        starts = sorted(rule_line.values()) + [math.inf]
         for r in self.wn.rules:
-            if not r.premises or not r.then_actions:
-                self.err(0, f"rule {r.name!r} needs at least one IF premise and one THEN action")
+            first = rule_line[id(r)]
+            end = starts[starts.index(first) + 1]
+            had_errors = any(first <= no < end for no, _ in self.errors)  # don't pile on a broken rule
+            if (not r.premises or not r.then_actions) and not had_errors:
+                self.err(first, f"rule {r.name!r} needs at least one IF premise and one THEN action")
 
 
 def read_inp(path: str | os.PathLike) -> WaterNetwork:
@@ -1063,16 +1175,24 @@ def _g(v: float) -> str:
 
 def _inv(v: float, f: float) -> str:
     """Text ``x`` with ``float(x) * f == v`` exactly (the reader multiplies file values by ``f``)."""
+    if f == 1.0:
+        return _g(v)
     return _exact(v, v / f, lambda x: x * f)
 
 
 def _exact(v: float, guess: float, forward: Callable[[float], float]) -> str:
-    """Shortest text of the float nearest ``guess`` that ``forward`` (the reader's conversion) maps to ``v``.
+    """Shortest decimal near ``guess`` that ``forward`` (the reader's conversion) maps exactly to ``v``.
 
-    ``v / f * f`` is not always ``v`` in floating point; a neighbour of the quotient usually is.
+    ``v / f`` is not always the number the file had (``14200 * f / f`` may be 14199.999999999998):
+    EPANET would then read a (slightly) different network.  The shortest decimal that converts back
+    to ``v`` is the file's own number whenever ``v`` came from a file in these units.
     """
-    if not math.isfinite(guess) or forward(guess) == v:
+    if not math.isfinite(guess):
         return _g(guess)
+    for digits in range(1, 18):
+        x = float(f"{guess:.{digits}g}")
+        if forward(x) == v:
+            return _g(x)
     up = down = guess
     for _ in range(4):
         up, down = math.nextafter(up, math.inf), math.nextafter(down, -math.inf)
@@ -1120,23 +1240,23 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
     section("JUNCTIONS", ";ID\tElev\tDemand\tPattern")
     for jid, row in j.iterrows():
         fd = first_demand.get(jid)
-        dem = _g(fd[1]["base_m3s"] / q) if fd is not None else "0"
+        dem = _inv(fd[1]["base_m3s"], q) if fd is not None else "0"
         pat = fd[1]["pattern"] if fd is not None else ""
-        out.append(f"{_q(jid)}\t{_g(row['elevation_m'] / L)}\t{dem}\t{_q(pat)}".rstrip())
+        out.append(f"{_q(jid)}\t{_inv(row['elevation_m'], L)}\t{dem}\t{_q(pat)}".rstrip())
     section("RESERVOIRS", ";ID\tHead\tPattern")
     for rid, row in r.iterrows():
-        out.append(f"{_q(rid)}\t{_g(row['head_m'] / L)}\t{_q(row['head_pattern'])}".rstrip())
+        out.append(f"{_q(rid)}\t{_inv(row['head_m'], L)}\t{_q(row['head_pattern'])}".rstrip())
     section("TANKS", ";ID\tElevation\tInitLevel\tMinLevel\tMaxLevel\tDiameter\tMinVol\tVolCurve\tOverflow")
     for tid, row in t.iterrows():
-        vals = [row["elevation_m"] / L, row["init_level_m"] / L, row["min_level_m"] / L, row["max_level_m"] / L,
-                row["diameter_m"] / L, row["min_volume_m3"] / L**3]
-        out.append("\t".join([_q(tid)] + [_g(v) for v in vals] + [_q(row["volume_curve"]) or "*",
+        vals = [_inv(row[c], L) for c in ("elevation_m", "init_level_m", "min_level_m", "max_level_m", "diameter_m")]
+        vals.append(_inv(row["min_volume_m3"], L**3))
+        out.append("\t".join([_q(tid)] + vals + [_q(row["volume_curve"]) or "*",
                                                                    "YES" if row["overflow"] else "NO"]))
     rough_f = {"H-W": 1.0, "D-W": 1e-3 * L, "C-M": 1.0}[o.headloss]
     section("PIPES", ";ID\tNode1\tNode2\tLength\tDiameter\tRoughness\tMinorLoss\tStatus")
     for pid, row in wn.pipe.iterrows():
-        out.append("\t".join([_q(pid), _q(row["node1"]), _q(row["node2"]), _g(row["length_m"] / L),
-                              _g(row["diameter_m"] / D), _g(row["roughness"] / rough_f), _g(row["minor_loss"]),
+        out.append("\t".join([_q(pid), _q(row["node1"]), _q(row["node2"]), _inv(row["length_m"], L),
+                              _inv(row["diameter_m"], D), _inv(row["roughness"], rough_f), _g(row["minor_loss"]),
                               row["status"]]))
     section("PUMPS", ";ID\tNode1\tNode2\tParameters")
     pw = 1.0 if U.is_si(fu) else U.KW_PER_HP
@@ -1145,7 +1265,7 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
         if row["head_curve"]:
             parts += ["HEAD", _q(row["head_curve"])]
         else:
-            parts += ["POWER", _g(row["power_kw"] / pw)]
+            parts += ["POWER", _inv(row["power_kw"], pw)]
         if row["speed"] != 1.0:
             parts += ["SPEED", _g(row["speed"])]
         if row["speed_pattern"]:
@@ -1153,13 +1273,13 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
         out.append("\t".join(parts))
     section("VALVES", ";ID\tNode1\tNode2\tDiameter\tType\tSetting\tMinorLoss")
 
-    def vset(vtype: str, s: float) -> float:
-        return s / P if vtype in ("PRV", "PSV", "PBV") else s / q if vtype == "FCV" else s
+    def vset(vtype: str, s: float) -> str:
+        return _inv(s, P if vtype in ("PRV", "PSV", "PBV") else q if vtype == "FCV" else 1.0)
 
     for vid, row in wn.valve.iterrows():
         vt = row["valve_type"]
-        setting = _q(row["curve"]) if vt == "GPV" else _g(vset(vt, row["setting"]))
-        parts = [_q(vid), _q(row["node1"]), _q(row["node2"]), _g(row["diameter_m"] / D), vt, setting,
+        setting = _q(row["curve"]) if vt == "GPV" else vset(vt, row["setting"])
+        parts = [_q(vid), _q(row["node1"]), _q(row["node2"]), _inv(row["diameter_m"], D), vt, setting,
                  _g(row["minor_loss"])]
         if vt == "PCV" and row["curve"]:
             parts.append(_q(row["curve"]))
@@ -1169,10 +1289,8 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
         if len(rows) == 1 and not rows["category"].iloc[0]:
             continue
         for _did, row in rows.iterrows():
-            line = f"{_q(row['junction'])}\t{_g(row['base_m3s'] / q)}\t{_q(row['pattern']) or ''}"
+            line = f"{_q(row['junction'])}\t{_inv(row['base_m3s'], q)}\t{_q(row['pattern'])}"
             if row["category"]:
-                if not row["pattern"]:
-                    line += f"\t{_q(o.pattern)}" if o.pattern in wn.patterns else ""
                 line += f"\t;{row['category']}"
             out.append(line.rstrip("\t"))
     section("STATUS", ";ID\tStatus/Setting")
@@ -1195,22 +1313,21 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
                  "VALVE": "VALVE", "GENERIC": "GENERIC"}[c.kind]
         out.append(f";{label}: {cid}")
         for x, y in zip(c.x, c.y):
-            out.append(f"{_q(cid)}\t{_g(x / fx)}\t{_g(y / fy)}")
+            out.append(f"{_q(cid)}\t{_inv(x, fx)}\t{_inv(y, fy)}")
     section("CONTROLS")
     link_kind = wn.link_type()
     vtypes = wn.valve["valve_type"]
     ntype = wn.node_type()
     for c in wn.controls:
         if c.action == "SETTING":
-            v = c.setting if link_kind[c.link] != "valve" else vset(vtypes[c.link], c.setting)
-            act = _g(v)
+            act = _g(c.setting) if link_kind[c.link] != "valve" else vset(vtypes[c.link], c.setting)
         else:
             act = c.action
         if c.condition in ("TIME", "CLOCKTIME"):
-            cond = f"AT {c.condition} {_fmt_time(c.time_s)}"
+            cond = f"AT {c.condition} {_time_text(c.time_s)}"
         else:
             f = P if ntype[c.node] == "junction" else L
-            cond = f"IF NODE {_q(c.node)} {c.condition} {_g(c.value / f)}"
+            cond = f"IF NODE {_q(c.node)} {c.condition} {_inv(c.value, f)}"
         out.append(f"LINK {_q(c.link)} {act} {cond}" + ("" if c.enabled else " DISABLED"))
     section("RULES")
     for rule in wn.rules:
@@ -1241,9 +1358,13 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
         if row["price_pattern"]:
             out.append(f"Pump\t{_q(pid)}\tPattern\t{_q(row['price_pattern'])}")
     section("EMITTERS", ";Junction\tCoefficient")
+
+    def emitter_k(x: float) -> float:  # the reader's conversion
+        return x * q / P ** o.emitter_exponent
+
     for jid, k in j["emitter_coefficient"].items():
         if k > 0:
-            out.append(f"{_q(jid)}\t{_g(k * P ** o.emitter_exponent / q)}")
+            out.append(f"{_q(jid)}\t{_exact(k, k * P ** o.emitter_exponent / q, emitter_k)}")
     section("QUALITY", ";Node\tInitQual")
     for tbl in (j, r, t):
         for nid, v in tbl["initial_quality"].items():
@@ -1266,9 +1387,13 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
         section("REPORT")
         out.extend(wn.extra_sections["REPORT"])
     section("OPTIONS")
+    # EPANET reads a viscosity above 1e-3 as a multiple of water's at 20 °C, else as ft²/s or m²/s
+    visc = _inv(o.viscosity_m2s, U.VISCOSITY)
+    if float(visc) <= 1e-3:
+        visc = _inv(o.viscosity_m2s, L**2)
     out += [f"Units\t{fu}", f"Pressure\t{pu}", f"Headloss\t{o.headloss}",
             f"Specific Gravity\t{_g(o.specific_gravity)}",
-            f"Viscosity\t{_g(o.viscosity_m2s / U.VISCOSITY)}", f"Trials\t{o.trials}",
+            f"Viscosity\t{visc}", f"Trials\t{o.trials}",
             f"Accuracy\t{_g(o.accuracy)}", f"CHECKFREQ\t{o.check_freq}", f"MAXCHECK\t{o.max_check}",
             f"DAMPLIMIT\t{_g(o.damp_limit)}",
             f"Unbalanced\t{o.unbalanced}" + (f" {o.unbalanced_extra_trials}" if o.unbalanced == "CONTINUE" else ""),
@@ -1282,9 +1407,9 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
         out.append(f"Required Pressure\t{preq_txt}")
     out.append(f"Pressure Exponent\t{_g(o.pressure_exponent)}")
     if o.head_error_m:
-        out.append(f"HEADERROR\t{_g(o.head_error_m / L)}")
+        out.append(f"HEADERROR\t{_inv(o.head_error_m, L)}")
     if o.flow_change_m3s:
-        out.append(f"FLOWCHANGE\t{_g(o.flow_change_m3s / q)}")
+        out.append(f"FLOWCHANGE\t{_inv(o.flow_change_m3s, q)}")
     if not o.emitter_backflow:
         out.append("BACKFLOW ALLOWED\tNO")
     out.extend(o.quality)
@@ -1311,14 +1436,14 @@ def _rule_value(attr: str, v: float | str, ident: str, wn: WaterNetwork, q: floa
     if isinstance(v, str):
         return v
     if attr in ("TIME", "CLOCKTIME"):
-        return _fmt_time(int(v))
+        return _time_text(int(v))
     if attr in ("HEAD", "GRADE", "LEVEL"):
-        return _g(v / L)
+        return _inv(v, L)
     if attr == "PRESSURE":
-        return _g(v / P)
+        return _inv(v, P)
     if attr in ("DEMAND", "FLOW"):
-        return _g(v / q)
+        return _inv(v, q)
     if attr == "SETTING" and ident in wn.valve.index:
         vt = wn.valve.at[ident, "valve_type"]
-        return _g(v / P if vt in ("PRV", "PSV", "PBV") else v / q if vt == "FCV" else v)
+        return _inv(v, P if vt in ("PRV", "PSV", "PBV") else q if vt == "FCV" else 1.0)
     return _g(v)
