@@ -1049,3 +1049,510 @@ cdef class GGASolver:
         self.iterations = it
         self.relative_error = relerr
         return errcode
+
+
+# ---------------------------------------------------------------------------
+# Extended-period loop (EPANET's runH / nextH)
+# ---------------------------------------------------------------------------
+
+DEF TIMER = 2
+DEF TIMEOFDAY = 3
+DEF SEC_PER_DAY = 86400
+
+
+cdef inline long lround_epanet(double x) noexcept nogil:
+    """EPANET's ROUND(): half away from zero, truncated."""
+    if x >= 0.0:
+        return <long>(x + 0.5)
+    return <long>(x - 0.5)
+
+
+cdef double interp(double[::1] x, double[::1] y, int start, int n, double xx) noexcept nogil:
+    """EPANET's interp(): linear, clamped at both ends."""
+    cdef int k
+    cdef double dx
+    if n == 0:
+        return 0.0
+    if xx <= x[start]:
+        return y[start]
+    for k in range(1, n):
+        if x[start + k] >= xx:
+            dx = x[start + k] - x[start + k - 1]
+            if fabs(dx) < 1e-6:
+                return y[start + k]
+            return y[start + k] - (x[start + k] - xx) * (y[start + k] - y[start + k - 1]) / dx
+    return y[start + n - 1]
+
+
+cdef class Period:
+    """The extended-period loop of EPANET on flat arrays, driving a :class:`GGASolver`.
+
+    ``data`` holds the compiled arrays (see ``twin.water.hydraulics``).  :meth:`run`
+    steps from 0 to the duration, records the reporting times into preallocated
+    buffers and calls back into Python only for rule-based controls and for
+    composing warning messages.
+    """
+
+    cdef GGASolver g
+    # the solver's arrays (same buffers), held here so that loops index them directly
+    cdef double[::1] H, Q, setting, dflow, full_demand, eflow, node_out, elev, cx, cy
+    cdef int[::1] status, ltype, n1, n2, pump_of, cptr
+    cdef long hstep, pstep, pstart, rstep, rstart, tstart, dur, rule_step
+    cdef int nj, nn, nl, nr, nt, npump, nc, npat, halt_on_unbalanced, dda
+    cdef double hacc, qzero, tiny_q, power_k, htol
+    # patterns
+    cdef int[::1] pat_ptr
+    cdef double[::1] pat_val, pf
+    cdef long cur_period
+    # demands and reservoirs
+    cdef int[::1] d_junc, d_pat, res_pat
+    cdef double[::1] d_base, res_head
+    cdef double dmult
+    cdef public double system_demand
+    # tanks
+    cdef int[::1] t_node, t_curve
+    cdef double[::1] V, t_vmin, t_vmax, t_hmin, t_hmax, t_area, t_elev
+    # pumps
+    cdef int[::1] p_link, p_speed_pat, p_eff_curve, p_price_pat, p_type
+    cdef double[::1] p_q0, p_qmax, p_price, cur_kw, cur_eff
+    cdef public object energy  # dict of numpy accumulators
+    cdef double[::1] e_online, e_eff, e_kwh, e_kwhq, e_peak, e_cost
+    cdef public double e_max_total
+    cdef double eff0, spgr, price0
+    cdef int price0_pat
+    # controls
+    cdef int[::1] c_link, c_node, c_type, c_status, c_tank, c_enabled
+    cdef long[::1] c_time
+    cdef double[::1] c_grade, c_setting, c_v2
+    # node demand (junction outflow; tank/reservoir net inflow)
+    cdef double[::1] node_demand
+    cdef public object node_demand_arr, V_arr
+    # results
+    cdef public object rec_t, rec_H, rec_D, rec_Q, rec_S, rec_set, rec_kw, rec_eff, steps
+    cdef public long halted_at, t_now
+    cdef public int n_rec
+    cdef public double solve_s
+
+    def __init__(self, GGASolver g, dict d):
+        self.g = g
+        self.H, self.Q, self.setting = g.head_arr, g.flow_arr, g.setting_arr
+        self.dflow, self.full_demand, self.eflow = g.demand_arr, g.full_demand_arr, g.emitter_arr
+        self.node_out, self.status = g.node_outflow_arr, g.status_arr
+        self.elev, self.cx, self.cy, self.cptr = d["elev"], d["cx"], d["cy"], d["cptr"]
+        self.ltype, self.n1, self.n2, self.pump_of = d["ltype"], d["n1"], d["n2"], d["pump_of"]
+        self.nj, self.nn, self.nl = g.nj, g.nn, g.nl
+        self.hstep, self.pstep, self.pstart = d["hstep"], d["pstep"], d["pstart"]
+        self.rstep, self.rstart, self.tstart = d["rstep"], d["rstart"], d["tstart"]
+        self.dur, self.rule_step = d["dur"], d["rule_step"]
+        self.hacc = g.hacc
+        self.htol = g.htol
+        self.halt_on_unbalanced = int(d["halt_on_unbalanced"])
+        self.dda = int(d["dda"])
+        self.qzero = d["qzero"]
+        self.tiny_q = d["tiny_q"]
+        self.power_k = d["power_k"]
+        self.pat_ptr = d["pat_ptr"]
+        self.pat_val = d["pat_val"]
+        self.npat = len(d["pat_ptr"]) - 1
+        self.pf = np.ones(self.npat + 1)
+        self.cur_period = -1
+        self.d_junc = d["d_junc"]
+        self.d_pat = d["d_pat"]
+        self.d_base = d["d_base"]
+        self.dmult = d["dmult"]
+        self.nr = len(d["res_head"])
+        self.res_head = d["res_head"]
+        self.res_pat = d["res_pat"]
+        self.nt = len(d["t_node"])
+        self.t_node = d["t_node"]
+        self.t_curve = d["t_curve"]
+        self.V_arr = np.array(d["t_v0"], dtype=np.float64)
+        self.V = self.V_arr
+        self.t_vmin = d["t_vmin"]
+        self.t_vmax = d["t_vmax"]
+        self.t_hmin = d["t_hmin"]
+        self.t_hmax = d["t_hmax"]
+        self.t_area = d["t_area"]
+        self.t_elev = d["t_elev"]
+        self.npump = len(d["p_link"])
+        self.p_link = d["p_link"]
+        self.p_speed_pat = d["p_speed_pat"]
+        self.p_eff_curve = d["p_eff_curve"]
+        self.p_price_pat = d["p_price_pat"]
+        self.p_type = d["p_type"]
+        self.p_q0 = d["p_q0"]
+        self.p_qmax = d["p_qmax"]
+        self.p_price = d["p_price"]
+        n = max(self.npump, 1)
+        self.cur_kw = np.zeros(n)
+        self.cur_eff = np.zeros(n)
+        self.energy = {k: np.zeros(n) for k in ("online_h", "eff_h", "kwh", "kwh_per_flow", "peak_kw", "cost")}
+        self.e_online = self.energy["online_h"]
+        self.e_eff = self.energy["eff_h"]
+        self.e_kwh = self.energy["kwh"]
+        self.e_kwhq = self.energy["kwh_per_flow"]
+        self.e_peak = self.energy["peak_kw"]
+        self.e_cost = self.energy["cost"]
+        self.e_max_total = 0.0
+        self.eff0 = d["eff0"]
+        self.spgr = d["spgr"]
+        self.price0 = d["price0"]
+        self.price0_pat = d["price0_pat"]
+        self.nc = len(d["c_link"])
+        self.c_link = d["c_link"]
+        self.c_node = d["c_node"]
+        self.c_type = d["c_type"]
+        self.c_status = d["c_status"]
+        self.c_tank = d["c_tank"]
+        self.c_enabled = d["c_enabled"]
+        self.c_time = d["c_time"]
+        self.c_grade = d["c_grade"]
+        self.c_setting = d["c_setting"]
+        self.c_v2 = np.zeros(max(self.nc, 1))
+        cdef int i
+        for i in range(self.nc):
+            self.c_v2[i] = self.tank_volume(self.c_tank[i], self.c_grade[i]) if self.c_tank[i] >= 0 else 0.0
+        self.node_demand_arr = np.zeros(self.nn)
+        self.node_demand = self.node_demand_arr
+        nrep = (self.dur - self.rstart) // self.rstep + 1 if self.dur >= self.rstart else 1
+        self.rec_t = np.zeros(nrep, dtype=np.int64)
+        self.rec_H = np.zeros((nrep, self.nn))
+        self.rec_D = np.zeros((nrep, self.nn))
+        self.rec_Q = np.zeros((nrep, self.nl))
+        self.rec_S = np.zeros((nrep, self.nl), dtype=np.int32)
+        self.rec_set = np.zeros((nrep, self.nl))
+        self.rec_kw = np.zeros((nrep, n))
+        self.rec_eff = np.zeros((nrep, n))
+        self.steps = []
+        self.n_rec = 0
+        self.halted_at = -1
+
+    # -- tanks -----------------------------------------------------------------------
+    cpdef double tank_volume(self, int i, double h):
+        cdef int c = self.t_curve[i]
+        if c < 0:
+            return self.t_vmin[i] + (h - self.t_hmin[i]) * self.t_area[i]
+        return interp(self.cx, self.cy, self.cptr[c], self.cptr[c + 1] - self.cptr[c],
+                      h - self.t_elev[i])
+
+    cdef double tank_grade(self, int i, double v):
+        cdef int c = self.t_curve[i]
+        if c < 0:
+            return self.t_hmin[i] + (v - self.t_vmin[i]) / self.t_area[i]
+        return self.t_elev[i] + interp(self.cy, self.cx, self.cptr[c], self.cptr[c + 1] - self.cptr[c], v)
+
+    cpdef void tank_levels(self, long tstep):
+        cdef int i, n
+        cdef double q
+        for i in range(self.nt):
+            n = self.t_node[i]
+            q = self.node_demand[n]
+            if fabs(q) <= self.qzero:
+                continue
+            self.V[i] += q * tstep
+            if self.V[i] + q >= self.t_vmax[i]:
+                self.V[i] = self.t_vmax[i]
+            elif self.V[i] - q <= self.t_vmin[i]:
+                self.V[i] = self.t_vmin[i]
+            self.H[n] = self.tank_grade(i, self.V[i])
+
+    cdef long tank_timestep(self, long tstep):
+        cdef int i, n
+        cdef double h, q, v, xt
+        cdef long t
+        for i in range(self.nt):
+            n = self.t_node[i]
+            h = self.H[n]
+            q = self.node_demand[n]
+            if fabs(q) <= self.qzero:
+                continue
+            if q > 0.0 and h < self.t_hmax[i]:
+                v = self.t_vmax[i] - self.V[i]
+            elif q < 0.0 and h > self.t_hmin[i]:
+                v = self.t_vmin[i] - self.V[i]
+            else:
+                continue
+            xt = v / q
+            if fabs(xt) > tstep + 1:
+                continue
+            t = lround_epanet(xt)
+            if 0 < t < tstep:
+                tstep = t
+        return tstep
+
+    # -- patterns, demands, controls ----------------------------------------------------
+    cdef void pattern_factors(self, long period):
+        cdef int i, length
+        if period == self.cur_period:
+            return
+        self.cur_period = period
+        for i in range(self.npat):
+            length = self.pat_ptr[i + 1] - self.pat_ptr[i]
+            self.pf[i] = self.pat_val[self.pat_ptr[i] + period % length]
+        self.pf[self.npat] = 1.0
+
+    cpdef void reset_pump_flow(self, int k):
+        cdef int p = self.pump_of[k]
+        if self.p_type[p] == CONST_HP:
+            self.Q[k] = self.p_q0[p]
+
+    cdef void demands(self, long t):
+        cdef int i, k, p
+        cdef double d, value
+        self.pattern_factors((t + self.pstart) // self.pstep)
+        for i in range(self.nj):
+            self.full_demand[i] = 0.0
+        self.system_demand = 0.0
+        for i in range(self.d_base.shape[0]):
+            d = self.d_base[i] * self.pf[self.d_pat[i]] * self.dmult
+            if d > 0.0:
+                self.system_demand += d
+            self.full_demand[self.d_junc[i]] += d
+        for i in range(self.nj):
+            self.dflow[i] = self.full_demand[i]
+        for i in range(self.nr):
+            self.H[self.nj + i] = self.res_head[i] * self.pf[self.res_pat[i]]
+        for p in range(self.npump):
+            if self.p_speed_pat[p] == self.npat:
+                continue
+            k = self.p_link[p]
+            value = self.pf[self.p_speed_pat[p]]
+            self.setting[k] = value
+            if value > 0.0 and self.status[k] <= CLOSED:
+                self.reset_pump_flow(k)
+                self.status[k] = OPEN
+            if value == 0.0 and self.status[k] > CLOSED:
+                self.status[k] = CLOSED
+
+    cdef void controls(self, long t):
+        cdef int i, k, n, s1, s2, reset
+        cdef double v1, vplus, k1, k2
+        for i in range(self.nc):
+            if not self.c_enabled[i]:
+                continue
+            reset = 0
+            k = self.c_link[i]
+            n = self.c_node[i]
+            if n >= self.nj:
+                vplus = fabs(self.node_demand[n])
+                v1 = self.tank_volume(self.c_tank[i], self.H[n]) if self.c_tank[i] >= 0 else 0.0
+                if self.c_type[i] == LOWLEVEL and v1 <= self.c_v2[i] + vplus:
+                    reset = 1
+                if self.c_type[i] == HILEVEL and v1 >= self.c_v2[i] - vplus:
+                    reset = 1
+            if self.c_type[i] == TIMER and self.c_time[i] == t:
+                reset = 1
+            if self.c_type[i] == TIMEOFDAY and (t + self.tstart) % SEC_PER_DAY == self.c_time[i]:
+                reset = 1
+            if reset:
+                s1 = CLOSED if self.status[k] <= CLOSED else OPEN
+                s2 = self.c_status[i]
+                k1 = self.setting[k]
+                k2 = k1 if self.ltype[k] <= PIPE else self.c_setting[i]
+                if self.ltype[k] == PUMP and s1 == CLOSED and s2 == OPEN:
+                    self.reset_pump_flow(k)
+                if s1 != s2 or k1 != k2:
+                    self.status[k] = s2
+                    self.setting[k] = k2
+
+    cdef long control_timestep(self, long now, long tstep):
+        cdef int i, k, n, typ, ti
+        cdef double h, q, v
+        cdef long t, t1, t2
+        for i in range(self.nc):
+            if not self.c_enabled[i]:
+                continue
+            t = 0
+            n = self.c_node[i]
+            typ = self.c_type[i]
+            if n >= 0:
+                if n < self.nj:
+                    continue
+                h = self.H[n]
+                q = self.node_demand[n]
+                if fabs(q) <= self.qzero:
+                    continue
+                if (h < self.c_grade[i] and typ == HILEVEL and q > 0.0) or \
+                        (h > self.c_grade[i] and typ == LOWLEVEL and q < 0.0):
+                    ti = self.c_tank[i]
+                    v = self.c_v2[i] - (self.V[ti] if ti >= 0 else 0.0)
+                    t = lround_epanet(v / q)
+            if typ == TIMER and self.c_time[i] > now:
+                t = self.c_time[i] - now
+            if typ == TIMEOFDAY:
+                t1 = (now + self.tstart) % SEC_PER_DAY
+                t2 = self.c_time[i]
+                t = t2 - t1 if t2 >= t1 else SEC_PER_DAY - t1 + t2
+            if 0 < t < tstep:
+                k = self.c_link[i]
+                if (self.ltype[k] > PIPE and self.setting[k] != self.c_setting[i]) or \
+                        self.status[k] != self.c_status[i]:
+                    tstep = t
+        return tstep
+
+    # -- energy -------------------------------------------------------------------------
+    cdef void pump_energy(self):
+        cdef int p, k, c
+        cdef double q, dh, e, speed
+        for p in range(self.npump):
+            k = self.p_link[p]
+            if self.status[k] <= CLOSED:
+                self.cur_kw[p] = 0.0
+                self.cur_eff[p] = 0.0
+                continue
+            q = fabs(self.Q[k])
+            dh = fabs(self.H[self.n1[k]] - self.H[self.n2[k]])
+            e = self.eff0
+            c = self.p_eff_curve[p]
+            speed = self.setting[k]
+            if c >= 0:
+                e = interp(self.cx, self.cy, self.cptr[c], self.cptr[c + 1] - self.cptr[c], q / speed)
+                e = 100.0 - (100.0 - e) * pow(1.0 / speed, 0.1)
+            if e > 100.0:
+                e = 100.0
+            if e < 1.0:
+                e = 1.0
+            e /= 100.0
+            self.cur_kw[p] = self.power_k * self.spgr * q * dh / e
+            self.cur_eff[p] = e
+
+    cdef void add_energy(self, long t, long hstep):
+        cdef double dt, f0, c, psum = 0.0, q, pw
+        cdef int p, k
+        if self.dur == 0:
+            dt = 1.0
+        elif t < self.dur:
+            dt = hstep / 3600.0
+        else:
+            return
+        if dt == 0.0:
+            return
+        self.pattern_factors((t + self.pstart) // self.pstep)
+        f0 = self.pf[self.price0_pat]
+        for p in range(self.npump):
+            if self.cur_eff[p] == 0.0:
+                continue
+            k = self.p_link[p]
+            q = fabs(self.Q[k])
+            if q < self.qzero:
+                q = self.qzero
+            c = self.p_price[p] if self.p_price[p] > 0.0 else self.price0
+            if self.p_price_pat[p] != self.npat:
+                c *= self.pf[self.p_price_pat[p]]
+            else:
+                c *= f0
+            pw = self.cur_kw[p]
+            psum += pw
+            self.e_online[p] += dt
+            self.e_eff[p] += self.cur_eff[p] * dt
+            self.e_kwhq[p] += pw / q * dt
+            self.e_kwh[p] += pw * dt
+            if pw > self.e_peak[p]:
+                self.e_peak[p] = pw
+            self.e_cost[p] += c * pw * dt
+        if psum > self.e_max_total:
+            self.e_max_total = psum
+
+    # -- warnings (flags only; Python composes the messages) --------------------------------
+    cdef int abnormal(self, int iterations, double relerr):
+        cdef int i, k, p, s
+        if iterations > self.g.max_iter:
+            return 1
+        if self.dda:
+            for i in range(self.nj):
+                if self.H[i] < self.elev[i] and self.full_demand[i] > 0.0:
+                    return 1
+        for k in range(self.nl):
+            if self.ltype[k] > PUMP and self.status[k] >= XFCV:
+                return 1
+        for p in range(self.npump):
+            k = self.p_link[p]
+            s = self.status[k]
+            if s == XHEAD:
+                return 1
+            if s >= OPEN and (self.Q[k] > self.setting[k] * self.p_qmax[p] or self.Q[k] < 0.0):
+                return 1
+        return 0
+
+    cdef void record(self, long t):
+        cdef int r = self.n_rec, i, k, p
+        cdef double[:, ::1] H = self.rec_H, D = self.rec_D, Q = self.rec_Q, S = self.rec_set
+        cdef double[:, ::1] KW = self.rec_kw, EF = self.rec_eff
+        cdef int[:, ::1] ST = self.rec_S
+        cdef long[::1] T = self.rec_t
+        if r >= T.shape[0]:
+            return
+        T[r] = t
+        for i in range(self.nn):
+            H[r, i] = self.H[i]
+            D[r, i] = self.node_demand[i]
+        for k in range(self.nl):
+            Q[r, k] = 0.0 if self.status[k] <= CLOSED else self.Q[k]
+            ST[r, k] = self.status[k]
+            S[r, k] = self.setting[k]
+        for p in range(self.npump):
+            KW[r, p] = self.cur_kw[p]
+            EF[r, p] = self.cur_eff[p]
+        self.n_rec = r + 1
+
+    def run(self, rules_timestep, on_warning):
+        """Run the whole period.  ``rules_timestep(t, tstep) -> tstep`` is None without rules;
+        ``on_warning(t, iterations, relerr)`` is called for steps with an abnormal condition.
+        Returns 0, or 110 when a step's equations cannot be solved (``g.bad_node`` names the node)."""
+        cdef long t = 0, rtime = self.rstep, hstep
+        cdef int err, it, i, nj = self.nj
+        cdef double relerr
+        import time as _time
+        clock = _time.perf_counter
+        self.solve_s = 0.0
+        while True:
+            self.t_now = t
+            self.demands(t)
+            self.controls(t)
+            t0 = clock()
+            err = self.g.solve()
+            self.solve_s += clock() - t0
+            if err:
+                return err
+            it = self.g.iterations
+            relerr = self.g.relative_error
+            for i in range(self.nn):
+                self.node_demand[i] = self.node_out[i] if i >= nj else self.dflow[i] + self.eflow[i]
+            reported = t >= self.rstart and (t - self.rstart) % self.rstep == 0
+            self.steps.append((t, it, relerr, relerr <= self.hacc, reported))
+            self.pump_energy()
+            if reported:
+                self.record(t)
+            if self.abnormal(it, relerr):
+                on_warning(t, it, relerr)
+            if relerr > self.hacc and self.halt_on_unbalanced:
+                self.halted_at = t
+                t = self.dur
+            if t < self.dur:
+                hstep = self.timestep(t, rtime, rules_timestep)
+            else:
+                hstep = 0
+            self.add_energy(t, hstep)
+            if t < self.dur:
+                t += hstep
+                if t >= rtime:
+                    rtime += self.rstep
+            else:
+                break
+        return 0
+
+    cdef long timestep(self, long t, long rtime, object rules_timestep):
+        cdef long tstep = self.hstep, n, dt
+        n = (t + self.pstart) // self.pstep + 1
+        dt = n * self.pstep - t
+        if 0 < dt < tstep:
+            tstep = dt
+        dt = rtime - t
+        if 0 < dt < tstep:
+            tstep = dt
+        tstep = self.tank_timestep(tstep)
+        tstep = self.control_timestep(t, tstep)
+        if rules_timestep is not None:
+            return rules_timestep(t, tstep)
+        self.tank_levels(tstep)
+        return tstep

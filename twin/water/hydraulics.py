@@ -23,19 +23,14 @@ from . import units as U
 from .compile import (
     CLOSED,
     CONST_HP,
-    HILEVEL,
-    LOWLEVEL,
     MISSING,
     OPEN,
     PIPE,
     PUMP,
-    TIMEOFDAY,
-    TIMER,
     XFCV,
     XHEAD,
     CompiledWater,
     NetworkError,
-    _interp,
     compile_water,
 )
 from .network import WaterNetwork
@@ -50,27 +45,24 @@ class HydraulicWarning(UserWarning):
     that cannot deliver, disconnected nodes)."""
 
 
-def _round(x: np.ndarray) -> np.ndarray:
-    """EPANET's ROUND(): half away from zero, truncated to an integer."""
-    return np.where(x >= 0, np.trunc(x + 0.5), np.trunc(x - 0.5))
-
-
 class _Simulation:
+    """The state of one run: the Cython solver and period loop, plus what the rule engine and the
+    warning messages need (numpy views of the same arrays)."""
+
     def __init__(self, cw: CompiledWater, wn: WaterNetwork, duration_s: int):
         self.cw = cw
         self.wn = wn
         n = cw.net
         self.nj, self.nn, self.nl = n["nj"], n["nn"], n["nl"]
         self.nr = cw.n_res
-        self.dur = duration_s
         tm = wn.times
-        self.hstep = tm.hydraulic_step_s if tm.hydraulic_step_s > 0 else 3600
-        self.pstep = tm.pattern_step_s if tm.pattern_step_s > 0 else 3600
-        self.rstep = tm.report_step_s if tm.report_step_s > 0 else self.pstep
-        self.hstep = min(self.hstep, self.pstep, self.rstep)
-        self.pstart = tm.pattern_start_s
-        self.rstart = tm.report_start_s if tm.report_start_s <= duration_s else 0
+        pstep = tm.pattern_step_s if tm.pattern_step_s > 0 else 3600
+        rstep = tm.report_step_s if tm.report_step_s > 0 else pstep
+        hstep = min(tm.hydraulic_step_s if tm.hydraulic_step_s > 0 else 3600, pstep, rstep)
+        rstart = tm.report_start_s if tm.report_start_s <= duration_s else 0
         self.tstart = tm.start_clocktime_s
+        rs = tm.rule_step_s if tm.rule_step_s > 0 else hstep // 10
+        self.rule_step = max(1, min(rs, hstep))
         ldl = _k.LDLPattern(self.nj, cw.ldl_ap, cw.ldl_ai)
         self.solver = _k.GGASolver(n, cw.opts, ldl, cw.pairpos)
         self.H = np.zeros(self.nn)
@@ -83,284 +75,78 @@ class _Simulation:
         self.node_out = np.zeros(self.nn)
         self.solver.bind(self.H, self.Q, self.status, self.setting, self.dflow, self.full, self.eflow,
                          self.node_out)
-        self.tank_nodes = np.arange(self.nj + self.nr, self.nn)
-        self.V = cw.tank_v0.copy()
-        self.H[self.tank_nodes] = cw.tank_h0
+        tank_nodes = np.arange(self.nj + self.nr, self.nn, dtype=np.int32)
+        self.H[tank_nodes] = cw.tank_h0
         self.H[self.nj:self.nj + self.nr] = cw.res_head
-        self.tank_hmin = n["tank_hmin"][self.nr:]
-        self.tank_hmax = n["tank_hmax"][self.nr:]
         self.ltype = n["ltype"]
-        self.pump_links = cw.pump_links
         self.ptype = n["ptype"]
-        self.pQ0 = n["pQ0"]
-        self.dmult = wn.options.demand_multiplier
-        # controls
+        self.pump_links = cw.pump_links
+        npat = len(cw.patterns)
+        none = np.int32(npat)  # index of the constant-1 factor
+
+        def pat(idx: np.ndarray) -> np.ndarray:
+            return np.where(np.asarray(idx) < 0, none, idx).astype(np.int32)
+
+        lens = [len(p) for p in cw.patterns]
+        self.pump_qmax = np.array([self._pump_qmax(i) for i in range(len(cw.pump_links))])
         c = cw.controls
-        self.nc = len(c.get("link", []))
-        if self.nc:
-            node = c["node"]
-            self.c_is_tank = (node >= self.nj) & c["enabled"]
-            self.c_tank = np.where(node >= self.nj + self.nr, node - self.nj - self.nr, -1)
-            self.c_v2 = self.tank_volumes(self.c_tank, c["grade"])
-            self.c_level = np.flatnonzero(self.c_is_tank)
-            self.c_timer = np.flatnonzero(c["enabled"] & (c["type"] == TIMER))
-            self.c_tod = np.flatnonzero(c["enabled"] & (c["type"] == TIMEOFDAY))
-            self.c_setting_matters = self.ltype[c["link"]] > PIPE
-        self.pump_qmax = np.array([self._pump_qmax(i) for i in range(len(self.pump_links))])
-        # energy accounting
-        np_ = len(self.pump_links)
-        self.e_online = np.zeros(np_)
-        self.e_eff = np.zeros(np_)
-        self.e_kwh = np.zeros(np_)
-        self.e_kwh_per_flow = np.zeros(np_)
-        self.e_peak = np.zeros(np_)
-        self.e_cost = np.zeros(np_)
-        self.e_max_total = 0.0
-        self.cur_kw = np.zeros(np_)
-        self.cur_eff = np.zeros(np_)
+        nc = len(c.get("link", []))
+        node = c["node"] if nc else np.zeros(0, np.int64)
+        en = wn.energy
+        i32, f64 = np.int32, np.float64
+        data = dict(
+            hstep=hstep, pstep=pstep, pstart=tm.pattern_start_s, rstep=rstep, rstart=rstart, tstart=self.tstart,
+            dur=duration_s, rule_step=self.rule_step, halt_on_unbalanced=int(cw.opts["extra_iter"] == -1),
+            dda=int(cw.opts["pda"] == 0), qzero=U.QZERO, tiny_q=U.TINY_Q, power_k=U.POWER_K,
+            pat_ptr=np.concatenate([[0], np.cumsum(lens)]).astype(i32),
+            pat_val=np.concatenate(cw.patterns).astype(f64) if npat else np.zeros(1),
+            d_junc=cw.demand_junction.astype(i32), d_pat=pat(cw.demand_pattern),
+            d_base=cw.demand_base.astype(f64), dmult=float(wn.options.demand_multiplier),
+            res_head=cw.res_head.astype(f64), res_pat=pat(cw.res_pattern),
+            t_node=tank_nodes, t_curve=cw.tank_curve.astype(i32), t_v0=cw.tank_v0.astype(f64),
+            t_vmin=cw.tank_vmin.astype(f64), t_vmax=cw.tank_vmax.astype(f64),
+            t_hmin=n["tank_hmin"][self.nr:].copy(), t_hmax=n["tank_hmax"][self.nr:].copy(),
+            t_area=n["tank_area"][self.nr:].copy(), t_elev=cw.tank_elev.astype(f64),
+            p_link=cw.pump_links.astype(i32), p_speed_pat=pat(cw.pump_speed_pattern),
+            p_eff_curve=cw.pump_eff_curve.astype(i32), p_price_pat=pat(cw.pump_price_pattern),
+            p_type=n["ptype"][: len(cw.pump_links)].astype(i32), p_q0=n["pQ0"][: len(cw.pump_links)].copy(),
+            p_qmax=self.pump_qmax.astype(f64), p_price=np.nan_to_num(cw.pump_price, nan=0.0).astype(f64),
+            eff0=float(en.efficiency_pct), spgr=float(wn.options.specific_gravity), price0=float(en.price),
+            price0_pat=int(pat(np.array([cw.pattern_ids.index(en.price_pattern) if en.price_pattern else -1]))[0]),
+            c_link=(c["link"] if nc else np.zeros(0)).astype(i32), c_node=node.astype(i32),
+            c_type=(c["type"] if nc else np.zeros(0)).astype(i32),
+            c_status=(c["status"] if nc else np.zeros(0)).astype(i32),
+            c_tank=np.where(node >= self.nj + self.nr, node - self.nj - self.nr, -1).astype(i32),
+            c_enabled=(c["enabled"] if nc else np.zeros(0)).astype(i32),
+            c_time=(c["time"] if nc else np.zeros(0)).astype(np.int64),
+            c_grade=(c["grade"] if nc else np.zeros(0)).astype(f64),
+            c_setting=(c["setting"] if nc else np.zeros(0)).astype(f64),
+            elev=n["elev"], cx=n["cx"], cy=n["cy"], cptr=n["cptr"], ltype=n["ltype"], n1=n["n1"], n2=n["n2"],
+            pump_of=n["pump_of"],
+        )
+        self.period = _k.Period(self.solver, data)
+        self.V = self.period.V_arr
+        self.node_demand = self.period.node_demand_arr
         self.messages: list[tuple[int, str, str]] = []
-        self.node_demand = np.zeros(self.nn)
-        self.system_demand = 0.0
-        rs = tm.rule_step_s if tm.rule_step_s > 0 else self.hstep // 10
-        self.rule_step = max(1, min(rs, self.hstep))
         self.rules = RuleEngine(wn.rules, self) if wn.rules else None
 
-    # -- EPANET helpers ------------------------------------------------------------
-    def tank_volume(self, i: int, h: float) -> float:
-        cw = self.cw
-        c = cw.tank_curve[i]
-        if c < 0:
-            area = self.cw.net["tank_area"][self.nr + i]
-            return cw.tank_vmin[i] + (h - self.tank_hmin[i]) * area
-        return _interp(cw.curves_x[c], cw.curves_y[c], h - cw.tank_elev[i])
-
-    def tank_volumes(self, tanks: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`tank_volume` (``tanks`` = tank indices, -1 for reservoirs → 0)."""
-        cw = self.cw
-        ti = np.maximum(tanks, 0)
-        area = cw.net["tank_area"][self.nr + ti] if len(cw.tank_vmin) else np.zeros(len(ti))
-        v = np.where(tanks >= 0, cw.tank_vmin[ti] + (h - self.tank_hmin[ti]) * area, 0.0) if len(cw.tank_vmin) \
-            else np.zeros(len(ti))
-        for j in np.flatnonzero((tanks >= 0) & (cw.tank_curve[ti] >= 0) if len(cw.tank_vmin) else []):
-            v[j] = self.tank_volume(int(tanks[j]), float(h[j]))
-        return v
-
-    def tank_grade(self, i: int, v: float) -> float:
-        cw = self.cw
-        c = cw.tank_curve[i]
-        if c < 0:
-            area = self.cw.net["tank_area"][self.nr + i]
-            return self.tank_hmin[i] + (v - cw.tank_vmin[i]) / area
-        return cw.tank_elev[i] + _interp(cw.curves_y[c], cw.curves_x[c], v)
-
-    def pattern_factors(self, period: int) -> np.ndarray:
-        """Multiplier of every pattern at pattern period ``period`` (plus a trailing 1.0 for 'none')."""
-        out = np.ones(len(self.cw.patterns) + 1)
-        for i, p in enumerate(self.cw.patterns):
-            out[i] = p[period % len(p)]
-        return out
-
-    def reset_pump_flow(self, k: int) -> None:
-        p = k - self.pump_links[0]
-        if self.ptype[p] == CONST_HP:
-            self.Q[k] = self.pQ0[p]
-
-    def demands(self, t: int) -> None:
-        cw = self.cw
-        p = (t + self.pstart) // self.pstep
-        f = self.pattern_factors(p)
-        d = cw.demand_base * f[cw.demand_pattern] * self.dmult
-        self.full[:] = 0.0
-        if len(d):
-            self.full[: self.nj] = np.bincount(cw.demand_junction, weights=d, minlength=self.nj)[: self.nj]
-        self.dflow[:] = self.full
-        self.system_demand = float(d[d > 0].sum())
-        if self.nr:
-            self.H[self.nj:self.nj + self.nr] = cw.res_head * f[cw.res_pattern]
-        for i, pat in enumerate(cw.pump_speed_pattern):
-            if pat < 0:
-                continue
-            k = self.pump_links[i]
-            value = f[pat]
-            self.setting[k] = value
-            if value > 0 and self.status[k] <= CLOSED:
-                self.reset_pump_flow(k)
-                self.status[k] = OPEN
-            if value == 0 and self.status[k] > CLOSED:
-                self.status[k] = CLOSED
-
-    def controls(self, t: int) -> None:
-        if not self.nc:
-            return
-        c = self.cw.controls
-        fire = np.zeros(self.nc, dtype=bool)
-        idx = self.c_level
-        if len(idx):
-            n = c["node"][idx]
-            v1 = self.tank_volumes(self.c_tank[idx], self.H[n])
-            vplus = np.abs(self.node_out[n])
-            v2 = self.c_v2[idx]
-            typ = c["type"][idx]
-            fire[idx] = ((typ == LOWLEVEL) & (v1 <= v2 + vplus)) | ((typ == HILEVEL) & (v1 >= v2 - vplus))
-        en = c["enabled"]
-        fire |= en & (c["type"] == TIMER) & (c["time"] == t)
-        fire |= en & (c["type"] == TIMEOFDAY) & (((t + self.tstart) % U.SEC_PER_DAY) == c["time"])
-        for i in np.flatnonzero(fire):
-            k = c["link"][i]
-            s1 = CLOSED if self.status[k] <= CLOSED else OPEN
-            s2 = c["status"][i]
-            k1 = self.setting[k]
-            k2 = k1 if self.ltype[k] <= PIPE else c["setting"][i]
-            if self.ltype[k] == PUMP and s1 == CLOSED and s2 == OPEN:
-                self.reset_pump_flow(k)
-            if s1 != s2 or k1 != k2:
-                self.status[k] = s2
-                self.setting[k] = k2
-
-    def timestep(self, t: int, rtime: int) -> int:
-        tstep = self.hstep
-        n = (t + self.pstart) // self.pstep + 1
-        dt = n * self.pstep - t
-        if 0 < dt < tstep:
-            tstep = dt
-        dt = rtime - t
-        if 0 < dt < tstep:
-            tstep = dt
-        tstep = self.tank_timestep(tstep)
-        tstep = self.control_timestep(t, tstep)
-        if self.rules is not None:
-            return self.rules.timestep(t, tstep, self.rule_step)
-        self.tank_levels(tstep)
-        return tstep
-
-    def tank_timestep(self, tstep: int) -> int:
-        if not len(self.tank_nodes):
-            return tstep
-        h = self.H[self.tank_nodes]
-        q = self.node_out[self.tank_nodes]
-        fill = (q > U.QZERO) & (h < self.tank_hmax)
-        drain = (q < -U.QZERO) & (h > self.tank_hmin)
-        v = np.where(fill, self.cw.tank_vmax - self.V, self.cw.tank_vmin - self.V)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xt = np.where(fill | drain, v / np.where(q == 0, 1.0, q), np.inf)
-        ok = (fill | drain) & (np.abs(xt) <= tstep + 1)
-        if ok.any():
-            t = _round(xt[ok])
-            t = t[(t > 0) & (t < tstep)]
-            if len(t):
-                tstep = int(t.min())
-        return tstep
-
-    def control_timestep(self, now: int, tstep: int) -> int:
-        if not self.nc:
-            return tstep
-        c = self.cw.controls
-        t = np.zeros(self.nc)
-        idx = self.c_level
-        if len(idx):
-            n = c["node"][idx]
-            h, q, g, typ = self.H[n], self.node_out[n], c["grade"][idx], c["type"][idx]
-            rising = (h < g) & (typ == HILEVEL) & (q > 0)
-            falling = (h > g) & (typ == LOWLEVEL) & (q < 0)
-            ok = (np.abs(q) > U.QZERO) & (rising | falling)
-            if ok.any():
-                ti = self.c_tank[idx]
-                vol = np.where(ti >= 0, self.V[np.maximum(ti, 0)], 0.0) if len(self.V) else np.zeros(len(ti))
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    t[idx] = np.where(ok, _round((self.c_v2[idx] - vol) / np.where(ok, q, 1.0)), 0.0)
-        tm = self.c_timer
-        if len(tm):
-            later = c["time"][tm] > now
-            t[tm] = np.where(later, c["time"][tm] - now, 0)
-        td = self.c_tod
-        if len(td):
-            t1 = (now + self.tstart) % U.SEC_PER_DAY
-            t2 = c["time"][td]
-            t[td] = np.where(t2 >= t1, t2 - t1, U.SEC_PER_DAY - t1 + t2)
-        cand = (t > 0) & (t < tstep)
-        if not cand.any():
-            return tstep
-        i = np.flatnonzero(cand)
-        k = c["link"][i]
-        change = (self.c_setting_matters[i] & (self.setting[k] != c["setting"][i])) | (self.status[k] != c["status"][i])
-        if change.any():
-            return int(t[i[change]].min())
-        return tstep
+    # -- what the rule engine reads and calls ---------------------------------------------
+    @property
+    def system_demand(self) -> float:
+        return self.period.system_demand
 
     def tank_levels(self, tstep: int) -> None:
-        if not len(self.tank_nodes):
-            return
-        cw = self.cw
-        for i, n in enumerate(self.tank_nodes):
-            q = self.node_out[n]
-            if abs(q) <= U.QZERO:
-                continue
-            self.V[i] += q * tstep
-            if self.V[i] + q >= cw.tank_vmax[i]:
-                self.V[i] = cw.tank_vmax[i]
-            elif self.V[i] - q <= cw.tank_vmin[i]:
-                self.V[i] = cw.tank_vmin[i]
-            self.H[n] = self.tank_grade(i, self.V[i])
+        self.period.tank_levels(tstep)
 
-    # -- energy -----------------------------------------------------------------------
-    def pump_energy(self) -> None:
-        cw = self.cw
-        ks = self.pump_links
-        if not len(ks):
-            return
-        eff0 = self.wn.energy.efficiency_pct
-        spgr = self.wn.options.specific_gravity
-        n1, n2 = cw.net["n1"], cw.net["n2"]
-        for i, k in enumerate(ks):
-            if self.status[k] <= CLOSED:
-                self.cur_kw[i] = self.cur_eff[i] = 0.0
-                continue
-            q = abs(self.Q[k])
-            dh = abs(self.H[n1[k]] - self.H[n2[k]])
-            e = eff0
-            c = cw.pump_eff_curve[i]
-            speed = self.setting[k]
-            if c >= 0:
-                e = _interp(cw.curves_x[c], cw.curves_y[c], q / speed)
-                e = 100.0 - (100.0 - e) * (1.0 / speed) ** 0.1
-            e = min(max(e, 1.0), 100.0) / 100.0
-            self.cur_kw[i] = U.POWER_K * spgr * q * dh / e
-            self.cur_eff[i] = e
+    def reset_pump_flow(self, k: int) -> None:
+        self.period.reset_pump_flow(k)
 
-    def add_energy(self, t: int, hstep: int) -> None:
-        if self.dur == 0:
-            dt = 1.0
-        elif t < self.dur:
-            dt = hstep / 3600.0
-        else:
-            return
-        if dt == 0.0:
-            return
-        cw = self.cw
-        en = self.wn.energy
-        n = (t + self.pstart) // self.pstep
-        f = self.pattern_factors(n)
-        f0 = f[self.cw.pattern_ids.index(en.price_pattern)] if en.price_pattern else 1.0
-        psum = 0.0
-        for i, k in enumerate(self.pump_links):
-            if self.cur_eff[i] == 0.0:
-                continue
-            q = max(U.QZERO, abs(self.Q[k]))
-            price = cw.pump_price[i]
-            c = price if price > 0 else en.price
-            pp = cw.pump_price_pattern[i]
-            c *= f[pp] if pp >= 0 else f0
-            p = self.cur_kw[i]
-            psum += p
-            self.e_online[i] += dt
-            self.e_eff[i] += self.cur_eff[i] * dt
-            self.e_kwh_per_flow[i] += p / q * dt
-            self.e_kwh[i] += p * dt
-            self.e_peak[i] = max(self.e_peak[i], p)
-            self.e_cost[i] += c * p * dt
-        self.e_max_total = max(self.e_max_total, psum)
+    def rules_timestep(self, t: int, tstep: int) -> int:
+        return self.rules.timestep(t, tstep, self.rule_step)
 
-    # -- warnings ---------------------------------------------------------------------------
+    def on_warning(self, t: int, iterations: int, relerr: float) -> None:
+        self.check(t, iterations, relerr, self.cw.opts["max_iter"], self.cw.opts["hacc"], self.cw.opts["pda"] == 0)
+
     def check(self, t: int, iterations: int, relerr: float, max_iter: int, hacc: float, dda: bool) -> bool:
         cw = self.cw
         ids = cw.link_ids
@@ -462,83 +248,38 @@ def simulate_hydraulics(
         raise ValueError(f"duration_s must be >= 0, got {duration_s!r}")
     t_compile = _time.perf_counter() - t0
     sim = _Simulation(cw, wn, dur)
-    solver = sim.solver
-    nj = sim.nj
-    max_iter, hacc = cw.opts["max_iter"], cw.opts["hacc"]
-    halt_on_unbalanced = cw.opts["extra_iter"] == -1
-    rec_t: list[int] = []
-    rec = {k: [] for k in ("H", "D", "Q", "S", "set", "kw", "eff")}
-    steps: list[tuple[int, int, float, bool, bool]] = []
-    t = 0
-    rtime = sim.rstep
-    halted = None
-    t_solve = 0.0
-    while True:
-        sim.demands(t)
-        sim.controls(t)
-        ts = _time.perf_counter()
-        err = solver.solve()
-        t_solve += _time.perf_counter() - ts
-        if err:
-            node = cw.node_ids[solver.bad_node] if solver.bad_node >= 0 else "?"
-            raise NetworkError(f"at t = {t} s the hydraulic equations cannot be solved: the matrix is singular at "
-                               f"junction {node!r} (EPANET error 110) — check for nodes cut off by closed links, "
-                               "pumps or valves")
-        it, relerr = solver.iterations, solver.relative_error
-        converged = relerr <= hacc
-        # total outflow at junctions: demand + emitter flow
-        node_demand = sim.node_out.copy()
-        node_demand[:nj] = sim.dflow[:nj] + sim.eflow[:nj]
-        sim.node_demand = node_demand
-        reported = t >= sim.rstart and (t - sim.rstart) % sim.rstep == 0
-        steps.append((t, it, relerr, converged, reported))
-        sim.pump_energy()
-        sim.check(t, it, relerr, max_iter, hacc, model == "DDA")
-        if reported:
-            rec_t.append(t)
-            rec["H"].append(sim.H.copy())
-            rec["D"].append(node_demand)
-            q = sim.Q.copy()
-            q[sim.status <= CLOSED] = 0.0
-            rec["Q"].append(q)
-            rec["S"].append(sim.status.copy())
-            rec["set"].append(sim.setting.copy())
-            rec["kw"].append(sim.cur_kw.copy())
-            rec["eff"].append(sim.cur_eff.copy())
-        if not converged and halt_on_unbalanced:
-            halted = t
-        if halted is not None:
-            t = dur
-        hstep = sim.timestep(t, rtime) if t < dur else 0
-        sim.add_energy(t, hstep)
-        if t < dur:
-            t += hstep
-            if t >= rtime:
-                rtime += sim.rstep
-        else:
-            break
+    err = sim.period.run(sim.rules_timestep if sim.rules is not None else None, sim.on_warning)
+    if err:
+        bad = sim.solver.bad_node
+        node = cw.node_ids[bad] if bad >= 0 else "?"
+        raise NetworkError(f"at t = {sim.period.t_now} s the hydraulic equations cannot be solved: the matrix is "
+                           f"singular at junction {node!r} (EPANET error 110) — check for nodes cut off by closed "
+                           "links, pumps or valves")
     wall = _time.perf_counter() - t0
-    return _assemble(wn, cw, sim, rec_t, rec, steps, halted, model, wall,
-                     {"compile_s": t_compile, "solve_s": t_solve, "total_s": wall})
+    halted = None if sim.period.halted_at < 0 else int(sim.period.halted_at)
+    return _assemble(wn, cw, sim, halted, model, wall,
+                     {"compile_s": t_compile, "solve_s": sim.period.solve_s, "total_s": wall})
 
 
-def _assemble(wn, cw, sim, rec_t, rec, steps, halted, model, wall, timings) -> HydraulicResult:
-    idx = pd.Index(rec_t, name="time_s", dtype="int64")
+def _assemble(wn, cw, sim, halted, model, wall, timings) -> HydraulicResult:
+    per = sim.period
+    n = per.n_rec
+    idx = pd.Index(per.rec_t[:n], name="time_s", dtype="int64")
     nodes = pd.Index(cw.node_ids, name="node", dtype=object)
     links = pd.Index(cw.link_ids, name="link", dtype=object)
     nj = cw.nj
-    H = np.array(rec["H"]).reshape(len(rec_t), len(nodes))
+    H = per.rec_H[:n]
     P = H - cw.net["elev"]
     P[:, nj:nj + cw.n_res] = 0.0
-    Q = np.array(rec["Q"]).reshape(len(rec_t), len(links))
-    S = np.array(rec["S"]).reshape(len(rec_t), len(links))
+    Q = per.rec_Q[:n]
+    S = per.rec_S[:n]
     # EPANET's EN_STATUS: closed (incl. temporarily / cannot deliver head), open, and for valves
     # any state beyond open (active, cannot deliver flow or pressure) reported as active
     ltype = cw.net["ltype"]
     words = np.array(["CLOSED", "CLOSED", "CLOSED", "OPEN", "ACTIVE", "OPEN", "OPEN", "OPEN"], dtype=object)
     status = words[S]
     status[:, ltype > PUMP] = np.where(S[:, ltype > PUMP] > OPEN, "ACTIVE", status[:, ltype > PUMP])
-    setting = np.array(rec["set"]).reshape(len(rec_t), len(links))
+    setting = per.rec_set[:n]
     setting = np.where(setting == MISSING, np.nan, setting)
     setting[:, ltype <= PIPE] = np.nan
     area = np.pi * cw.net["diam"] ** 2 / 4.0
@@ -546,24 +287,26 @@ def _assemble(wn, cw, sim, rec_t, rec, steps, halted, model, wall, timings) -> H
         vel = np.where(area > 0, np.abs(Q) / np.where(area > 0, area, 1.0), 0.0)
     vel[:, ltype == PUMP] = 0.0
     pumps = pd.Index(cw.link_ids[cw.pump_links], name="pump", dtype=object)
-    kw = np.array(rec["kw"]).reshape(len(rec_t), len(pumps))
-    eff = np.array(rec["eff"]).reshape(len(rec_t), len(pumps))
-    hours = sim.e_online
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pe = pd.DataFrame({
-            "kwh": sim.e_kwh,
-            "hours_online": hours,
-            "average_efficiency": np.where(hours > 0, sim.e_eff / np.where(hours > 0, hours, 1), 0.0),
-            "average_kw": np.where(hours > 0, sim.e_kwh / np.where(hours > 0, hours, 1), 0.0),
-            "peak_kw": sim.e_peak,
-            "kwh_per_m3": np.where(hours > 0, sim.e_kwh_per_flow / np.where(hours > 0, hours, 1) / 3600.0, 0.0),
-            "cost": sim.e_cost,
-        }, index=pumps)
-    steps_df = pd.DataFrame(steps, columns=["time_s", "iterations", "relative_error", "converged", "reported"])
+    kw = per.rec_kw[:n, : len(pumps)]
+    eff = per.rec_eff[:n, : len(pumps)]
+    e = per.energy
+    npump = len(pumps)
+    hours = e["online_h"][:npump]
+    on = np.where(hours > 0, hours, 1.0)
+    pe = pd.DataFrame({
+        "kwh": e["kwh"][:npump],
+        "hours_online": hours,
+        "average_efficiency": np.where(hours > 0, e["eff_h"][:npump] / on, 0.0),
+        "average_kw": np.where(hours > 0, e["kwh"][:npump] / on, 0.0),
+        "peak_kw": e["peak_kw"][:npump],
+        "kwh_per_m3": np.where(hours > 0, e["kwh_per_flow"][:npump] / on / 3600.0, 0.0),
+        "cost": e["cost"][:npump],
+    }, index=pumps)
+    steps_df = pd.DataFrame(per.steps, columns=["time_s", "iterations", "relative_error", "converged", "reported"])
     res = HydraulicResult(
         node_head=pd.DataFrame(H, index=idx, columns=nodes),
         node_pressure=pd.DataFrame(P, index=idx, columns=nodes),
-        node_demand=pd.DataFrame(np.array(rec["D"]).reshape(len(rec_t), len(nodes)), index=idx, columns=nodes),
+        node_demand=pd.DataFrame(per.rec_D[:n], index=idx, columns=nodes),
         link_flow=pd.DataFrame(Q, index=idx, columns=links),
         link_velocity=pd.DataFrame(vel, index=idx, columns=links),
         link_status=pd.DataFrame(status, index=idx, columns=links),
@@ -572,7 +315,7 @@ def _assemble(wn, cw, sim, rec_t, rec, steps, halted, model, wall, timings) -> H
         pump_efficiency=pd.DataFrame(eff, index=idx, columns=pumps),
         steps=steps_df,
         pump_energy=pe,
-        energy_demand_charge=wn.energy.demand_charge * sim.e_max_total,
+        energy_demand_charge=wn.energy.demand_charge * per.e_max_total,
         demand_model=model,
         wall_time_s=wall,
         halted_at_s=halted,
