@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..schema import SchemaError, check_references
+from ..schema import SchemaError
 from ..tables import TableSet
 from .schema import LINK_TABLES, NODE_TABLES, TABLES
 
@@ -215,17 +215,37 @@ class WaterNetwork(TableSet):
                          index=self.link_ids())
 
     def validate(self) -> None:
-        """Check ids, foreign keys, pattern and curve references; raise SchemaError naming the element."""
+        """Check ids, foreign keys, pattern and curve references; raise SchemaError naming the element.
+
+        Plain set look-ups (not pandas operations): this runs before every simulation.
+        """
+        ids: dict[str, set] = {}
         for group, names in (("node", NODE_TABLES), ("link", LINK_TABLES)):
-            ids = pd.Index(np.concatenate([self._tables[t].index.to_numpy(dtype=object) for t in names]))
-            if not ids.is_unique:
-                dup = ids[ids.duplicated()][0]
-                owners = [t for t in names if dup in self._tables[t].index]
-                raise SchemaError(f"{group} id {dup!r} is used twice ({', '.join(owners)}); "
-                                  f"{group} ids must be unique across {', '.join(names)}")
-        view = dict(self._tables)
-        view["node"] = pd.DataFrame(index=self.node_ids())
-        check_references(view, TABLES.values())
+            seen: set = set()
+            for t in names:
+                idx = self._tables[t].index
+                new = set(idx)
+                if len(new) != len(idx) or not seen.isdisjoint(new):
+                    dup = next(i for i in idx if i in seen or list(idx).count(i) > 1)
+                    owners = [n for n in names if dup in self._tables[n].index]
+                    raise SchemaError(f"{group} id {dup!r} is used twice ({', '.join(owners)}); "
+                                      f"{group} ids must be unique across {', '.join(names)}")
+                seen |= new
+            ids[group] = seen
+        ids["junction"] = set(self._tables["junction"].index)
+        for schema in TABLES.values():
+            df = self._tables[schema.name]
+            if not len(df):
+                continue
+            for col in schema.columns:
+                if col.references is None:
+                    continue
+                vals = df[col.name].to_numpy()
+                target = ids[col.references]
+                if not target.issuperset(vals):
+                    k = next(i for i, v in enumerate(vals) if v not in target)
+                    raise SchemaError(f"table {schema.name!r}, id {df.index[k]!r}: {col.name} = {vals[k]!r} "
+                                      f"is not a {col.references} id")
         for table, col in (("demand", "pattern"), ("reservoir", "head_pattern"), ("pump", "speed_pattern"),
                            ("pump", "price_pattern")):
             self._check_ids(table, col, self.patterns, "pattern")
@@ -234,19 +254,22 @@ class WaterNetwork(TableSet):
             self._check_ids(table, col, self.curves, "curve")
         for t in LINK_TABLES:
             df = self._tables[t]
-            loop = df.index[(df["node1"] == df["node2"]).to_numpy()] if len(df) else []
-            if len(loop):
-                raise SchemaError(f"{t} {loop[0]!r} starts and ends at the same node {df.at[loop[0], 'node1']!r}")
+            if len(df):
+                same = df["node1"].to_numpy() == df["node2"].to_numpy()
+                if same.any():
+                    k = int(np.flatnonzero(same)[0])
+                    raise SchemaError(f"{t} {df.index[k]!r} starts and ends at the same node "
+                                      f"{df['node1'].iat[k]!r}")
 
     def _check_ids(self, table: str, col: str, known: Mapping[str, object], what: str) -> None:
         df = self._tables[table]
         if not len(df):
             return
-        vals = df[col]
-        bad = (vals != "") & ~vals.isin(list(known))
-        if bad.any():
-            raise SchemaError(f"table {table!r}, id {df.index[bad][0]!r}: {col} {vals[bad].iloc[0]!r} "
-                              f"is not a defined {what}")
+        vals = df[col].to_numpy()
+        allowed = set(known) | {""}
+        if not allowed.issuperset(vals):
+            k = next(i for i, v in enumerate(vals) if v not in allowed)
+            raise SchemaError(f"table {table!r}, id {df.index[k]!r}: {col} {vals[k]!r} is not a defined {what}")
 
     def copy(self) -> WaterNetwork:
         """A deep copy."""
