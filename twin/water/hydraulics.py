@@ -267,10 +267,8 @@ def _assemble(wn, cw, sim, halted, model, wall, timings) -> HydraulicResult:
     idx = pd.Index(per.rec_t[:n], name="time_s", dtype="int64")
     nodes = pd.Index(cw.node_ids, name="node", dtype=object)
     links = pd.Index(cw.link_ids, name="link", dtype=object)
-    nj = cw.nj
     H = per.rec_H[:n]
-    P = H - cw.net["elev"]
-    P[:, nj:nj + cw.n_res] = 0.0
+    P = H - cw.net["elev"]  # reservoirs: head above the base head (non-zero under a head pattern), as EPANET
     Q = per.rec_Q[:n]
     S = per.rec_S[:n]
     # EPANET's EN_STATUS: closed (incl. temporarily / cannot deliver head), open, and for valves

@@ -17,9 +17,10 @@ class HydraulicResult:
 
     Time series (index = time in seconds since the start, columns = element ids):
 
-    * ``node_head`` (m), ``node_pressure`` (m of water; tank level for tanks, 0 for reservoirs),
-      ``node_demand`` (m³/s; delivered demand + emitter flow at junctions, net inflow at tanks and
-      reservoirs — negative when they supply the network, as EPANET reports it);
+    * ``node_head`` (m), ``node_pressure`` (m of water; tank level for tanks; for reservoirs the head
+      above the base head, non-zero only under a head pattern), ``node_demand`` (m³/s; delivered
+      demand + emitter flow at junctions, net inflow at tanks and reservoirs — negative when they
+      supply the network, as EPANET reports it);
     * ``link_flow`` (m³/s, 0 for closed links), ``link_velocity`` (m/s; 0 for pumps),
       ``link_status`` (CLOSED / OPEN / ACTIVE), ``link_setting`` (pump speed, valve setting in SI;
       NaN where none applies);

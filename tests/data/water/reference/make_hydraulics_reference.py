@@ -89,7 +89,8 @@ from epanet import toolkit as en
 HERE = Path(__file__).resolve().parent
 INP_DIR = HERE.parent
 
-NETWORKS = ["Net1", "Net2", "Net3", "Anytown_multipointcurves", "pda_deficient", "Net6", "net1_rules", "net1_valves", "net1_pbv"]
+NETWORKS = ["Net1", "Net2", "Net3", "Anytown_multipointcurves", "pda_deficient", "Net6", "net1_rules", "net1_valves", "net1_pbv",
+            "inp/features", "inp/dw_lps", "inp/cm_cfs"]
 
 ACCURACY = 1e-7
 FLOAT_FORMAT = "%.12g"
@@ -317,7 +318,7 @@ def cross_check(r: dict, c: dict) -> dict:
 def make(name: str, check: bool = True) -> dict:
     inp = INP_DIR / f"{name}.inp"
     r = simulate(inp)
-    out = HERE / name
+    out = HERE / Path(name).name  # "inp/features" -> reference/features
     if out.exists():
         shutil.rmtree(out)
     out.mkdir()
