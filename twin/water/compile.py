@@ -383,6 +383,14 @@ def compile_water(wn: WaterNetwork, *, accuracy: float | None = None, demand_mod
             init_flow[k] = init_setting[k] * pQ0[pump_of[k]]
         else:
             init_flow[k] = math.pi * diam[k] ** 2 / 4.0 * U.FT
+    # nodes that no link touches (EPANET error 233)
+    touched = np.zeros(nn, dtype=bool)
+    touched[n1] = True
+    touched[n2] = True
+    if not touched[:nj].all():
+        lone = node_ids[:nj][~touched[:nj]]
+        raise NetworkError(f"{len(lone)} junction(s) are connected to no link (EPANET error 233): "
+                           f"{', '.join(map(repr, lone[:10]))}{' …' if len(lone) > 10 else ''}")
     # valve checks EPANET makes at input time
     for vid, oid in illegal_valve_pairs(valves):
         raise NetworkError(f"valve {vid!r} is connected to valve {oid!r} in a way EPANET refuses (error 220: "

@@ -1135,8 +1135,8 @@ class _Reader:
                 state = "PRIORITY"
                 v = self.num(ln, 1, "priority")
                 rule.priority = v if v is not None else 0.0
-            elif k == "DISABLED":
-                self.err(ln, f"DISABLED rules (EPANET 2.3) are not supported; remove rule {rule.name!r} instead")
+            elif k == "DISABLED":  # EPANET 2.3: the rule is kept but not evaluated
+                rule.enabled = False
             else:
                 self.err(ln, f"misplaced {t[0]!r} in rule {rule.name!r}")
         starts = sorted(rule_line.values()) + [math.inf]
@@ -1342,6 +1342,8 @@ def write_inp(wn: WaterNetwork, path: str | os.PathLike, *, flow_units: str | No
                            f"{_rule_value(a.attribute, a.value, a.id, wn, q, L, P)}")
         if rule.priority:
             out.append(f"PRIORITY {_g(rule.priority)}")
+        if not rule.enabled:
+            out.append("DISABLED")
         out.append("")
     section("ENERGY")
     e = wn.energy

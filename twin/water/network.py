@@ -159,6 +159,7 @@ class Rule:
     then_actions: list[RuleAction]
     else_actions: list[RuleAction] = field(default_factory=list)
     priority: float = 0.0
+    enabled: bool = True
 
 
 class WaterNetwork(TableSet):

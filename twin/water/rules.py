@@ -65,6 +65,8 @@ class RuleEngine:
 
         self.rules: list[tuple[float, list[_Premise], list[_Action], list[_Action]]] = []
         for r in rules:
+            if not r.enabled:  # EPANET 2.3's DISABLED rules are skipped
+                continue
             prem = []
             for p in r.premises:
                 if p.object == "SYSTEM":
@@ -95,8 +97,9 @@ class RuleEngine:
                         raise NetworkError(f"rule {r.name!r}: a check-valve pipe ({a.id!r}) cannot be controlled")
                     if isinstance(a.value, str):
                         st = a.value
-                        if st not in ("OPEN", "CLOSED"):
-                            raise NetworkError(f"rule {r.name!r}: links can be set OPEN or CLOSED, not {st!r}")
+                        if st not in ("OPEN", "CLOSED", "ACTIVE"):
+                            raise NetworkError(f"rule {r.name!r}: links can be set OPEN, CLOSED or ACTIVE, not {st!r}")
+                        # EPANET accepts ACTIVE but its takeactions() then does nothing; so do we
                         out.append(_Action(k, st, MISSING, 0.0))
                     else:
                         x = float(a.value)
