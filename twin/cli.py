@@ -72,13 +72,51 @@ def _cmd_contingency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_hydraulics(args: argparse.Namespace) -> int:
+    from .water import HydraulicWarning, read_inp, simulate_hydraulics
+
+    p = Path(args.inp)
+    if p.suffix.lower() != ".inp":
+        raise SystemExit(f"twin: {args.inp}: expected an EPANET input file (.inp)")
+    wn = read_inp(p)
+    duration = None if args.hours is None else int(round(args.hours * 3600))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", HydraulicWarning)
+        res = simulate_hydraulics(wn, duration, args.demand_model, accuracy=args.accuracy)
+    s = res.summary()
+    print(f"{wn.name}: {len(wn.junction)} junctions, {len(wn.reservoir)} reservoirs, {len(wn.tank)} tanks, "
+          f"{len(wn.pipe)} pipes, {len(wn.pump)} pumps, {len(wn.valve)} valves")
+    bad = int((~res.steps["converged"]).sum())
+    state = "converged" if res.converged else (f"NOT BALANCED at {bad} of {len(res.steps)} steps"
+                                               + (f", halted at t = {res.halted_at_s} s" if res.halted_at_s is not None
+                                                  else ""))
+    print(f"{s['demand_model']} extended period: {s['hydraulic_steps']} hydraulic steps, {s['reporting_times']} "
+          f"reporting times, {state} ({res.wall_time_s * 1e3:.1f} ms)")
+    p_min = res.node_pressure[list(wn.junction.index)]
+    if p_min.size:
+        node = p_min.min().idxmin()
+        print(f"  lowest junction pressure {p_min.min().min():.2f} m (junction {node})")
+    if len(res.pump_energy):
+        print(f"  pumps: {s['pump_kwh']:.1f} kWh, cost {s['pump_cost']:.2f}")
+    for w in caught:
+        print(f"  warning: {w.message}")
+    for t, el, msg in res.messages[: args.top]:
+        print(f"    t={t} s {el}: {msg}")
+    if args.out:
+        res.save(args.out)
+        print(f"  tables written to {args.out}")
+    return 0 if res.converged else 2
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .energy import Grid
+    from .water import WaterNetwork
 
+    layer = WaterNetwork if args.table in WaterNetwork.TABLES else Grid
     with pd.option_context("display.max_colwidth", 70, "display.width", 160):
-        print(Grid.schema(args.table).to_string())
+        print(layer.schema(args.table).to_string())
     return 0
 
 
@@ -102,8 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     n1.add_argument("--ac-check", action="store_true", help="re-solve AC for outages with overloads")
     n1.add_argument("--top", type=int, default=10)
     n1.set_defaults(func=_cmd_contingency)
-    sc = sub.add_parser("schema", help="show the declared schema of an energy table")
-    sc.add_argument("table", help="bus, line, transformer, generator, generator_cost, load, shunt, storage")
+    hy = sub.add_parser("hydraulics", aliases=["hyd"], help="run an extended-period hydraulic simulation of an "
+                        "EPANET .inp file")
+    hy.add_argument("inp", help="EPANET input file (.inp)")
+    hy.add_argument("--hours", type=float, help="duration (h); default: the file's")
+    hy.add_argument("--demand-model", choices=["DDA", "PDA"], default="DDA")
+    hy.add_argument("--accuracy", type=float, help="convergence accuracy (relative flow change); default: the file's")
+    hy.add_argument("--out", help="write the result tables (CSV) and summary.json into this folder")
+    hy.add_argument("--top", type=int, default=10, help="how many warning messages to show")
+    hy.set_defaults(func=_cmd_hydraulics)
+    sc = sub.add_parser("schema", help="show the declared schema of a component table")
+    sc.add_argument("table", help="energy: bus, line, transformer, generator, generator_cost, load, shunt, storage; "
+                    "water: junction, demand, reservoir, tank, pipe, pump, valve")
     sc.set_defaults(func=_cmd_schema)
     return p
 

@@ -135,3 +135,17 @@ def test_summary_is_json_and_result_tables_are_consistent():
     closed = res.link_status == "CLOSED"
     assert (res.link_flow[closed].fillna(0) == 0).all().all()
     assert res.pump_energy["kwh"].gt(0).all()
+
+
+def test_cli_runs_a_file_and_saves_the_tables(tmp_path, capsys):
+    from twin.cli import main
+
+    rc = main(["hydraulics", str(WATER / "Net1.inp"), "--hours", "6", "--out", str(tmp_path / "out")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "converged" in out and "7 reporting times" in out
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert saved["reporting_times"] == 7
+    assert (tmp_path / "out" / "node_head.csv").read_text().startswith("time_s,")
+    rc = main(["hydraulics", str(WATER / "net1_pbv.inp"), "--accuracy", "1e-7", "--hours", "1"])
+    assert rc == 2 and "NOT BALANCED at 2 of 2 steps" in capsys.readouterr().out

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from ..atomic import atomic_write_text
 
 __all__ = ["HydraulicResult"]
 
@@ -56,6 +61,19 @@ class HydraulicResult:
     def converged(self) -> bool:
         """True when every hydraulic step met the accuracy and the run was not halted."""
         return bool(self.steps["converged"].all()) and self.halted_at_s is None
+
+    TABLES = ("node_head", "node_pressure", "node_demand", "link_flow", "link_velocity", "link_status",
+              "link_setting", "pump_power", "pump_efficiency", "steps", "pump_energy")
+
+    def save(self, folder: str | os.PathLike) -> list[Path]:
+        """Write every table as ``<name>.csv`` and ``summary.json`` into ``folder`` (each file atomically)."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in self.TABLES:
+            written.append(atomic_write_text(out / f"{name}.csv", getattr(self, name).to_csv()))
+        written.append(atomic_write_text(out / "summary.json", json.dumps(self.summary(), indent=2)))
+        return written
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable key figures (for batch catalogues and the HTTP API)."""
