@@ -723,3 +723,36 @@ def _assert_fields_close(x, y, rtol: float) -> None:
         assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=rtol, abs=0), (x, y)
     else:
         assert x == y
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "bad"),
+    [
+        ("V1 11 21 10 PRV 70", "V2 12 21 10 PRV 70", True),   # two PRVs sharing a downstream node
+        ("V1 11 21 10 PRV 70", "V2 21 22 10 PRV 70", True),   # PRVs in series
+        ("V1 11 21 10 PSV 70", "V2 11 12 10 PSV 70", True),   # two PSVs sharing an upstream node
+        ("V1 11 21 10 PRV 70", "V2 21 31 10 PSV 70", True),   # a PSV downstream of a PRV
+        ("V1 12 22 10 FCV 300", "V2 22 32 10 PSV 60", True),  # a PSV downstream of an FCV
+        ("V1 11 21 10 PRV 70", "V2 21 31 10 FCV 300", True),  # an FCV downstream of a PRV
+        ("V1 11 21 10 PSV 70", "V2 21 31 10 PRV 70", False),  # a PRV downstream of a PSV is allowed
+        ("V1 12 22 10 FCV 300", "V2 22 32 10 FCV 300", False),
+    ],
+)
+def test_illegal_valve_connections_are_refused_like_epanet(tmp_path, first, second, bad):
+    """EPANET's error 220 (project.c valvecheck); the same rule guards Python-built networks in compile.
+
+    EPANET 2.3.5 itself accepts all these two-valve files: valvedata() passes the current link count as
+    the new valve's index, so valvecheck() skips the valve read just before (checked with owa-epanet).
+    We apply the rule to every pair; net1_valves' first draft (FCV 12-22 then, three valves later, a PSV
+    22-32) is refused by EPANET as well.
+    """
+    src = (WATER / "Net1.inp").read_text()
+    src = src.replace("[VALVES]\n", f"[VALVES]\n{first}\n{second}\n", 1)
+    path = tmp_path / "valves.inp"
+    path.write_text(src)
+    if bad:
+        with pytest.raises(InpError, match="error 220") as exc:
+            read_inp(path)
+        assert f"{path}:" in str(exc.value)
+    else:
+        read_inp(path)

@@ -24,8 +24,6 @@ VALVE_CODE = {"PRV": PRV, "PSV": PSV, "PBV": PBV, "FCV": FCV, "TCV": TCV, "GPV":
 XHEAD, TEMPCLOSED, CLOSED, OPEN, ACTIVE, XFLOW, XFCV, XPRESSURE = range(8)
 CONST_HP, POWER_FUNC, CUSTOM, NOCURVE = range(4)
 LOWLEVEL, HILEVEL, TIMER, TIMEOFDAY = range(4)
-STATUS_NAMES = {XHEAD: "CLOSED", TEMPCLOSED: "CLOSED", CLOSED: "CLOSED", OPEN: "OPEN", ACTIVE: "ACTIVE",
-                XFLOW: "OPEN", XFCV: "OPEN", XPRESSURE: "OPEN"}
 MISSING = U.MISSING
 
 
@@ -126,6 +124,36 @@ def minimum_degree_order(n: int, edges: np.ndarray) -> np.ndarray:
     return np.array(order, dtype=np.int32)
 
 
+def fit_pump_curve(q, h, tiny_q: float) -> tuple[str, float, float, float]:
+    """EPANET's reading of a pump head curve (flow ``q``, head ``h``).
+
+    One point (q1, h1), or three points starting at zero flow, give a power function
+    h = a + b·q^c (b < 0; one point: shutoff head 4/3·h1, zero head at 2·q1): returns
+    ("power", a, b, c).  Any other curve is used as given, interpolated linearly:
+    ("custom", 0, 0, 0).  Raises ValueError (EPANET error 227) when the power function
+    cannot be fitted or a multi-point curve's heads do not decrease.  ``tiny_q`` is
+    EPANET's TINY in the units of ``q``.
+    """
+    if len(q) == 1 or (len(q) == 3 and q[0] == 0.0):
+        if len(q) == 1:
+            h0, q1, h1, q2, h2 = 1.33334 * h[0], q[0], h[0], 2.0 * q[0], 0.0
+        else:
+            h0, q1, h1, q2, h2 = h[0], q[1], h[1], q[2], h[2]
+        ok = not (h0 < U.TINY or h0 - h1 < U.TINY or h1 - h2 < U.TINY or q1 < tiny_q or q2 - q1 < tiny_q)
+        if ok:
+            c = math.log((h0 - h2) / (h0 - h1)) / math.log(q2 / q1)
+            ok = 0.0 < c <= 20.0
+        if ok:
+            b = -(h0 - h1) / q1**c
+            ok = b < 0.0
+        if not ok:
+            raise ValueError("cannot be fitted by h = a - b·q^c (EPANET error 227)")
+        return "power", float(h0), float(b), float(c)
+    if any(h[i] >= h[i - 1] for i in range(1, len(h))):
+        raise ValueError("must have decreasing heads (EPANET error 227)")
+    return "custom", 0.0, 0.0, 0.0
+
+
 def illegal_valve_pairs(valves) -> list[tuple[str, str]]:
     """Pairs of PRV/PSV/FCV valves connected in a way EPANET refuses (its error 220).
 
@@ -146,10 +174,10 @@ def illegal_valve_pairs(valves) -> list[tuple[str, str]]:
             elif vt == ot == "PSV":
                 clash = oa == a or oa == b or ob == a
             elif pair == {"PRV", "PSV"}:
-                (pa, pb), (sa, sb) = ((a, b), (oa, ob)) if vt == "PRV" else ((oa, ob), (a, b))
+                (_pa, pb), (sa, _sb) = ((a, b), (oa, ob)) if vt == "PRV" else ((oa, ob), (a, b))
                 clash = pb == sa
             elif pair == {"FCV", "PSV"}:
-                (fa, fb), (sa, sb) = ((a, b), (oa, ob)) if vt == "FCV" else ((oa, ob), (a, b))
+                (_fa, fb), (sa, _sb) = ((a, b), (oa, ob)) if vt == "FCV" else ((oa, ob), (a, b))
                 clash = fb == sa
             elif pair == {"FCV", "PRV"}:
                 (fa, fb), (pa, pb) = ((a, b), (oa, ob)) if vt == "FCV" else ((oa, ob), (a, b))
@@ -312,30 +340,16 @@ def compile_water(wn: WaterNetwork, *, accuracy: float | None = None, demand_mod
         if row["head_curve"]:
             ci = cidx[row["head_curve"]]
             q, h = curves_x[ci], curves_y[ci]
-            if len(q) == 1 or (len(q) == 3 and q[0] == 0.0):
-                if len(q) == 1:
-                    h0, q1, h1, q2, h2 = 1.33334 * h[0], q[0], h[0], 2.0 * q[0], 0.0
-                else:
-                    h0, q1, h1, q2, h2 = h[0], q[1], h[1], q[2], h[2]
-                ok = not (h0 < U.TINY or h0 - h1 < U.TINY or h1 - h2 < U.TINY or q1 < U.TINY * U.CFS
-                          or q2 - q1 < U.TINY * U.CFS)
-                if ok:
-                    cexp = math.log((h0 - h2) / (h0 - h1)) / math.log(q2 / q1)
-                    ok = 0.0 < cexp <= 20.0
-                if ok:
-                    b = -(h0 - h1) / q1**cexp
-                    ok = b < 0.0
-                if not ok:
-                    raise NetworkError(f"pump {pid!r}: head curve {row['head_curve']!r} cannot be fitted by "
-                                       "h = a - b·q^c (EPANET error 227)")
+            try:
+                kind, a, b, cexp = fit_pump_curve(q, h, U.TINY * U.CFS)
+            except ValueError as exc:
+                raise NetworkError(f"pump {pid!r}: head curve {row['head_curve']!r} {exc}") from None
+            if kind == "power":
                 ptype[i] = POWER_FUNC
-                pH0[i], pR[i], pN[i] = -h0, -b, cexp
-                pQ0[i] = q1
-                pHmax[i] = h0
+                pH0[i], pR[i], pN[i] = -a, -b, cexp
+                pQ0[i] = q[0] if len(q) == 1 else q[1]
+                pHmax[i] = a
             else:
-                if np.any(np.diff(h) >= 0):
-                    raise NetworkError(f"pump {pid!r}: head curve {row['head_curve']!r} must have decreasing "
-                                       "heads (EPANET error 227)")
                 ptype[i] = CUSTOM
                 pcurve[i] = ci
                 pQ0[i] = (q[0] + q[-1]) / 2.0

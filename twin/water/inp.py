@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..atomic import atomic_write_text
 from . import units as U
+from .compile import fit_pump_curve, illegal_valve_pairs
 from .network import Control, Curve, Premise, Rule, RuleAction, WaterNetwork
 from .schema import VALVE_TYPES
 
@@ -642,7 +643,7 @@ class _Reader:
             vrows[t[0]] = {"node1": ends[0], "node2": ends[1], "valve_type": vtype, "diameter_m": diam * self.D,
                            "setting": self._valve_setting(vtype, setting), "curve": curve, "minor_loss": ml,
                            "initial_status": "OPEN" if vtype == "GPV" else "ACTIVE"}
-        self.check_valve_pairs(vrows, nodes, sec.get("VALVES", []))
+        self.check_valve_pairs(vrows, sec.get("VALVES", []))
 
         # [STATUS]: link OPEN|CLOSED|setting, or a range: link1 link2 OPEN|CLOSED|setting
         for ln in sec.get("STATUS", []):
@@ -838,33 +839,15 @@ class _Reader:
             return v * self.q
         return v
 
-    def check_valve_pairs(self, vrows: dict, nodes: dict, lines: list[_Line]) -> None:
-        """EPANET's rules for valves sharing nodes (error 220)."""
+    def check_valve_pairs(self, vrows: dict, lines: list[_Line]) -> None:
+        """EPANET's rules for PRV/PSV/FCV valves sharing nodes (error 220)."""
         no = {ln.tokens[0]: ln.no for ln in lines}
-        seen: dict[str, list[tuple[str, str, str]]] = {}
-        for vid, r in vrows.items():
-            if r["valve_type"] not in ("PRV", "PSV", "FCV"):
-                continue
-            for other_id, o1, o2 in [x for n in (r["node1"], r["node2"]) for x in seen.get(n, [])]:
-                o = vrows[other_id]
-                t1, t2 = r["valve_type"], o["valve_type"]
-                bad = False
-                if t1 == "PRV" and t2 == "PRV":
-                    bad = r["node2"] == o2 or r["node1"] == o1
-                elif t1 == "PSV" and t2 == "PSV":
-                    bad = r["node1"] == o1 or r["node2"] == o2
-                elif {t1, t2} == {"PRV", "PSV"}:
-                    prv, psv = (r, o) if t1 == "PRV" else (o, r)
-                    bad = prv["node1"] == psv["node2"]
-                elif "FCV" in (t1, t2):
-                    fcv, other = (r, o) if t1 == "FCV" else (o, r)
-                    bad = (other["valve_type"] == "PRV" and fcv["node2"] == other["node1"]) or (
-                        other["valve_type"] == "PSV" and fcv["node1"] == other["node2"])
-                if bad:
-                    self.err(no.get(vid, 0), f"valve {vid!r} shares a node with {t2} {other_id!r} in a way "
-                                             "EPANET forbids (illegal valve connection, error 220)")
-            for n in (r["node1"], r["node2"]):
-                seen.setdefault(n, []).append((vid, r["node1"], r["node2"]))
+        table = pd.DataFrame.from_dict(vrows, orient="index", columns=["valve_type", "node1", "node2"])
+        for vid, oid in illegal_valve_pairs(table):
+            self.err(no.get(vid, 0), f"{vrows[vid]['valve_type']} {vid!r} is connected to "
+                                     f"{vrows[oid]['valve_type']} {oid!r} in a way EPANET forbids (PRVs sharing a "
+                                     "downstream node or in series, PSVs sharing an upstream node or in series, a PSV "
+                                     "downstream of a PRV or FCV, an FCV downstream of a PRV: error 220)")
 
     def check_pump_curves(self, purows: dict, raw_curves: dict) -> None:
         for pid, r in purows.items():
@@ -872,22 +855,10 @@ class _Reader:
             if not c or c not in raw_curves:
                 continue
             pts, no = raw_curves[c]
-            q = [p[0] for p in pts]
-            h = [p[1] for p in pts]
-            if len(pts) == 1 or (len(pts) == 3 and q[0] == 0.0):
-                if len(pts) == 1:
-                    h0, q1, h1, q2, h2 = 1.33334 * h[0], q[0], h[0], 2 * q[0], 0.0
-                else:
-                    h0, q1, h1, q2, h2 = h[0], q[1], h[1], q[2], h[2]
-                ok = not (h0 < U.TINY or h0 - h1 < U.TINY or h1 - h2 < U.TINY or q1 < U.TINY or q2 - q1 < U.TINY)
-                if ok:
-                    c_exp = math.log((h0 - h2) / (h0 - h1)) / math.log(q2 / q1)
-                    ok = 0 < c_exp <= 20
-                if not ok:
-                    self.err(no, f"pump {pid!r}: head curve {c!r} cannot be fitted by h = a - b·q^c "
-                                 "(EPANET error 227)")
-            elif any(h[i] >= h[i - 1] for i in range(1, len(h))):
-                self.err(no, f"pump {pid!r}: head curve {c!r} must have decreasing heads (EPANET error 227)")
+            try:
+                fit_pump_curve([p[0] for p in pts], [p[1] for p in pts], U.TINY)
+            except ValueError as exc:
+                self.err(no, f"pump {pid!r}: head curve {c!r} {exc}")
 
     def read_patterns(self, lines: list[_Line]) -> None:
         pats: dict[str, list[float]] = {}
