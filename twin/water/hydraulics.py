@@ -307,7 +307,7 @@ def _assemble(wn, cw, sim, halted, model, wall, timings) -> HydraulicResult:
         node_demand=pd.DataFrame(per.rec_D[:n], index=idx, columns=nodes),
         link_flow=pd.DataFrame(Q, index=idx, columns=links),
         link_velocity=pd.DataFrame(vel, index=idx, columns=links),
-        link_status=pd.DataFrame(status, index=idx, columns=links),
+        link_status=pd.DataFrame(status, index=idx, columns=links, dtype=object),
         link_setting=pd.DataFrame(setting, index=idx, columns=links),
         pump_power=pd.DataFrame(kw, index=idx, columns=pumps),
         pump_efficiency=pd.DataFrame(eff, index=idx, columns=pumps),
