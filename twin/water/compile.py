@@ -441,17 +441,11 @@ def compile_water(wn: WaterNetwork, *, accuracy: float | None = None, demand_mod
         if lt == CVPIPE:
             raise NetworkError(f"control on check-valve pipe {c.link!r} (EPANET error 207)")
         setting = MISSING
-        if c.action == "OPEN":
-            status = OPEN
-            if lt == PUMP:
-                setting = 1.0
-            if lt == GPV:
-                setting = 0.0
-        elif c.action == "CLOSED":
-            status = CLOSED
-            if lt == PUMP:
-                setting = 0.0
-            if lt == GPV:
+        if c.action in ("OPEN", "CLOSED"):
+            status = OPEN if c.action == "OPEN" else CLOSED
+            if lt == PUMP:  # EPANET: opening a pump sets speed 1, closing it speed 0
+                setting = 1.0 if status == OPEN else 0.0
+            elif lt == GPV:  # a GPV's setting is its curve, which a control never changes
                 setting = 0.0
         else:
             setting = c.setting
@@ -474,10 +468,11 @@ def compile_water(wn: WaterNetwork, *, accuracy: float | None = None, demand_mod
         ctl["setting"].append(setting)
         ctl["time"].append(c.time_s)
         ctl["enabled"].append(c.enabled)
-    controls = {k: np.array(v, dtype=float if k in ("grade", "setting") else np.int64) for k, v in ctl.items()}
-    controls["enabled"] = controls["enabled"].astype(bool)
-    pc = controls["enabled"] & (controls["node"] >= 0) & (controls["node"] < nj) if len(wn.controls) else \
-        np.zeros(0, dtype=bool)
+    controls = {k: np.array(v, dtype=float if k in ("grade", "setting") else bool if k == "enabled" else np.int32)
+                for k, v in ctl.items()}
+    controls["time"] = controls["time"].astype(np.int64)
+    # junction-pressure controls act inside the balance (EPANET's pswitch); the others between steps
+    pc = controls["enabled"] & (controls["node"] >= 0) & (controls["node"] < nj)
 
     # sparse structure: junction pairs, fill-reducing order, permuted upper-triangular CSC
     both = (n1 < nj) & (n2 < nj)
@@ -526,12 +521,7 @@ def compile_water(wn: WaterNetwork, *, accuracy: float | None = None, demand_mod
         pH0=pH0, pR=pR, pN=pN, pHmax=pHmax, pQ0=pQ0, cptr=cptr, cx=np.ascontiguousarray(cx, float),
         cy=np.ascontiguousarray(cy, float), tank_area=tank_area, tank_hmin=tank_hmin, tank_hmax=tank_hmax,
         tank_overflow=tank_over, perm=perm.astype(i32) if nj else np.zeros(1, i32),
-        pc_link=controls["link"][pc].astype(i32) if len(wn.controls) else np.zeros(0, i32),
-        pc_node=controls["node"][pc].astype(i32) if len(wn.controls) else np.zeros(0, i32),
-        pc_type=controls["type"][pc].astype(i32) if len(wn.controls) else np.zeros(0, i32),
-        pc_status=controls["status"][pc].astype(i32) if len(wn.controls) else np.zeros(0, i32),
-        pc_grade=controls["grade"][pc].astype(float) if len(wn.controls) else np.zeros(0),
-        pc_setting=controls["setting"][pc].astype(float) if len(wn.controls) else np.zeros(0),
+        **{f"pc_{k}": controls[k][pc] for k in ("link", "node", "type", "status", "grade", "setting")},
     )
     return CompiledWater(
         node_ids=node_ids, link_ids=link_ids, nj=nj, n_res=nr, net=net, opts=opts,

@@ -90,8 +90,7 @@ class _Simulation:
         lens = [len(p) for p in cw.patterns]
         self.pump_qmax = np.array([self._pump_qmax(i) for i in range(len(cw.pump_links))])
         c = cw.controls
-        nc = len(c.get("link", []))
-        node = c["node"] if nc else np.zeros(0, np.int64)
+        node = c["node"]
         en = wn.energy
         i32, f64 = np.int32, np.float64
         data = dict(
@@ -113,14 +112,9 @@ class _Simulation:
             p_qmax=self.pump_qmax.astype(f64), p_price=np.nan_to_num(cw.pump_price, nan=0.0).astype(f64),
             eff0=float(en.efficiency_pct), spgr=float(wn.options.specific_gravity), price0=float(en.price),
             price0_pat=int(pat(np.array([cw.pattern_ids.index(en.price_pattern) if en.price_pattern else -1]))[0]),
-            c_link=(c["link"] if nc else np.zeros(0)).astype(i32), c_node=node.astype(i32),
-            c_type=(c["type"] if nc else np.zeros(0)).astype(i32),
-            c_status=(c["status"] if nc else np.zeros(0)).astype(i32),
+            c_link=c["link"], c_node=node, c_type=c["type"], c_status=c["status"], c_time=c["time"],
             c_tank=np.where(node >= self.nj + self.nr, node - self.nj - self.nr, -1).astype(i32),
-            c_enabled=(c["enabled"] if nc else np.zeros(0)).astype(i32),
-            c_time=(c["time"] if nc else np.zeros(0)).astype(np.int64),
-            c_grade=(c["grade"] if nc else np.zeros(0)).astype(f64),
-            c_setting=(c["setting"] if nc else np.zeros(0)).astype(f64),
+            c_enabled=c["enabled"].astype(i32), c_grade=c["grade"], c_setting=c["setting"],
             elev=n["elev"], cx=n["cx"], cy=n["cy"], cptr=n["cptr"], ltype=n["ltype"], n1=n["n1"], n2=n["n2"],
             pump_of=n["pump_of"],
         )
