@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "EPANET .inp file")
     hy.add_argument("inp", help="EPANET input file (.inp)")
     hy.add_argument("--hours", type=float, help="duration (h); default: the file's")
-    hy.add_argument("--demand-model", choices=["DDA", "PDA"], default="DDA")
+    hy.add_argument("--demand-model", choices=["DDA", "PDA"], help="default: the file's DEMAND MODEL option")
     hy.add_argument("--accuracy", type=float, help="convergence accuracy (relative flow change); default: the file's")
     hy.add_argument("--out", help="write the result tables (CSV) and summary.json into this folder")
     hy.add_argument("--top", type=int, default=10, help="how many warning messages to show")

@@ -23,6 +23,7 @@ from . import units as U
 from .compile import (
     CLOSED,
     CONST_HP,
+    CUSTOM,
     MISSING,
     OPEN,
     PIPE,
@@ -189,7 +190,7 @@ class _Simulation:
         pt = self.ptype[i]
         if pt == CONST_HP:
             return U.BIG
-        if pt == 2:  # CUSTOM
+        if pt == CUSTOM:
             return float(cw.curves_x[cw.net["pcurve"][i]][-1])
         a, b, c = -cw.net["pH0"][i], -cw.net["pR"][i], cw.net["pN"][i]
         return (-a / b) ** (1.0 / c)
@@ -213,7 +214,7 @@ class _Simulation:
 def simulate_hydraulics(
     wn: WaterNetwork,
     duration_s: int | None = None,
-    demand_model: str = "DDA",
+    demand_model: str | None = None,
     *,
     accuracy: float | None = None,
     trials: int | None = None,
@@ -223,7 +224,8 @@ def simulate_hydraulics(
     ``duration_s`` overrides ``wn.times.duration_s``; ``demand_model`` is
     ``"DDA"`` (demand driven) or ``"PDA"`` (pressure driven, Wagner: full
     demand above ``options.required_pressure_m``, none below
-    ``options.minimum_pressure_m``, ``options.pressure_exponent`` between);
+    ``options.minimum_pressure_m``, ``options.pressure_exponent`` between),
+    by default ``options.demand_model`` (the file's ``DEMAND MODEL``);
     ``accuracy`` (relative flow change) and ``trials`` override the options.
 
     Returns a :class:`~twin.water.results.HydraulicResult`.  Unbalanced steps,
@@ -235,7 +237,7 @@ def simulate_hydraulics(
     be simulated or its equations cannot be solved (naming the node).
     """
     t0 = _time.perf_counter()
-    model = demand_model.upper()
+    model = (demand_model or wn.options.demand_model).upper()
     cw = compile_water(wn, accuracy=accuracy, demand_model=model, trials=trials)
     dur = int(wn.times.duration_s if duration_s is None else duration_s)
     if dur < 0:
