@@ -1,7 +1,7 @@
 """Compiled Cython kernels (built from ext/*.pyx by setup.py)."""
 
 try:
-    from . import hydraulics, powerflow  # noqa: F401
+    from . import assignment, hydraulics, paths, powerflow  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only on an unbuilt checkout
     raise ImportError(
         "Berkane Twin's compiled kernels (twin._ext) are not built. Install the package with "
