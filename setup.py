@@ -20,5 +20,5 @@ extensions = [
 ]
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}, quiet=True),
+    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}, include_path=["ext"], quiet=True),
 )

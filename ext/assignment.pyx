@@ -5,24 +5,9 @@ Link cost ``c(v) = t0 · (1 + alpha · (v / cap) ** beta) + g`` where ``g`` is a
 cost term (toll and distance weights).  ``beta = 0`` gives a constant cost ``t0 · (1 + alpha) + g``.
 """
 
-from libc.math cimport pow, fabs
-import numpy as np
+from libc.math cimport pow
 
-
-cdef inline double bpr(double t0, double cap, double alpha, double beta, double g, double v) noexcept nogil:
-    if beta == 0.0:
-        return t0 * (1.0 + alpha) + g
-    if v <= 0.0:
-        return t0 + g
-    return t0 * (1.0 + alpha * pow(v / cap, beta)) + g
-
-
-cdef inline double bpr_prime(double t0, double cap, double alpha, double beta, double v) noexcept nogil:
-    if beta == 0.0 or v <= 0.0:
-        if beta == 1.0:
-            return t0 * alpha / cap
-        return 0.0
-    return t0 * alpha * beta * pow(v / cap, beta - 1.0) / cap
+from bpr cimport bpr, bpr_prime
 
 
 def costs(const double[::1] t0, const double[::1] cap, const double[::1] alpha, const double[::1] beta,

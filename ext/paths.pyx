@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Shortest-path trees and all-or-nothing loading on a forward-star (CSR) graph.
+# distutils: language = c++
+"""Shortest-path trees, all-or-nothing loading and a path-based equilibrium on a forward-star graph.
 
 Nodes ``0..n-1``, links ``0..m-1``; the out-links of node ``u`` are
 ``fs_link[fs_ptr[u]:fs_ptr[u+1]]``.  Dijkstra with a binary heap keyed on the
@@ -7,11 +8,19 @@ tentative distance (an indexed heap: each node at most once).  Nodes whose
 ``through`` flag is 0 (TNTP's zone nodes below FIRST THRU NODE) are reached but
 never expanded, except the origin itself.  Links with an infinite cost are
 closed.
+
+:class:`PathBased` is the gradient-projection algorithm of Jayakrishnan et al. (1994): per origin
+a shortest-path tree, each OD pair's new shortest path added to its path set, and flow moved from
+every costlier path to the shortest by a Newton step (cost difference over the sum of link-cost
+derivatives on the links the two paths do not share), the link costs updated at once.
 """
 
 from libc.math cimport INFINITY
+from libcpp.vector cimport vector
 import numpy as np
 cimport numpy as cnp
+
+from bpr cimport bpr, bpr_prime
 
 cnp.import_array()
 
@@ -205,3 +214,177 @@ cdef class Graph:
                         for a in range(na):
                             res[a, i, j] = acc_v[a, v]
         return out
+
+
+cdef class PathBased:
+    """Path sets and flows of every OD pair; see the module docstring.
+
+    The OD demand is given as for :meth:`Graph.all_or_nothing`.  ``v`` (link flows), ``cost`` (link
+    costs, ``inf`` on closed links) are numpy arrays shared with the caller and kept current.
+    """
+
+    cdef Graph g
+    cdef vector[vector[vector[int]]] paths
+    cdef vector[vector[double]] pflow
+    cdef const double[::1] t0, cap, alpha, beta, gc
+    cdef const char[::1] closed
+    cdef const int[::1] origins, od_ptr, od_dest
+    cdef const double[::1] od_trips
+    cdef double[::1] v, c, dc
+    cdef int[::1] stamp, stamp2
+    cdef int sid, sid2
+    cdef public object v_arr, cost_arr
+
+    def __init__(self, Graph g, const double[::1] t0, const double[::1] cap, const double[::1] alpha,
+                 const double[::1] beta, const double[::1] gc, const char[::1] closed, const int[::1] origins,
+                 const int[::1] od_ptr, const int[::1] od_dest, const double[::1] od_trips):
+        self.g = g
+        self.t0, self.cap, self.alpha, self.beta, self.gc = t0, cap, alpha, beta, gc
+        self.closed = closed
+        self.origins, self.od_ptr, self.od_dest, self.od_trips = origins, od_ptr, od_dest, od_trips
+        m = g.m
+        self.v_arr = np.zeros(m)
+        self.cost_arr = np.zeros(m)
+        self.v = self.v_arr
+        self.c = self.cost_arr
+        self.dc = np.zeros(m)
+        self.stamp = np.zeros(m, dtype=np.int32)
+        self.stamp2 = np.zeros(m, dtype=np.int32)
+        self.sid = 0
+        self.sid2 = 0
+        self.paths.resize(od_trips.shape[0])
+        self.pflow.resize(od_trips.shape[0])
+        self.update_all_costs()
+
+    cdef inline void update_cost(self, int k) noexcept nogil:
+        if self.closed[k]:
+            self.c[k] = INFINITY
+            self.dc[k] = 0.0
+        else:
+            self.c[k] = bpr(self.t0[k], self.cap[k], self.alpha[k], self.beta[k], self.gc[k], self.v[k])
+            self.dc[k] = bpr_prime(self.t0[k], self.cap[k], self.alpha[k], self.beta[k], self.v[k])
+
+    cdef void update_all_costs(self) noexcept nogil:
+        cdef int k
+        for k in range(self.g.m):
+            self.update_cost(k)
+
+    cdef void shortest_path(self, int o, int d, vector[int]& sp) noexcept nogil:
+        cdef int v = d, k
+        sp.clear()
+        while v != o:
+            k = self.g.pred[v]
+            sp.push_back(k)
+            v = self.g.tail[k]
+
+    def sweep(self):
+        """One gradient-projection pass over all origins (the first pass loads all-or-nothing)."""
+        cdef int i, j, o, p, s, ntarget, k, n_paths
+        cdef double cs, cp, den, dq
+        cdef vector[int] sp
+        marks = np.zeros(self.g.n, dtype=np.int8)
+        cdef char[::1] mk = marks
+        with nogil:
+            for i in range(self.origins.shape[0]):
+                o = self.origins[i]
+                ntarget = 0
+                for j in range(self.od_ptr[i], self.od_ptr[i + 1]):
+                    if self.od_trips[j] > 0.0 and not mk[self.od_dest[j]]:
+                        mk[self.od_dest[j]] = 1
+                        ntarget += 1
+                if ntarget == 0:
+                    continue
+                self.g.dijkstra(o, self.c, &mk[0], ntarget)
+                for j in range(self.od_ptr[i], self.od_ptr[i + 1]):
+                    mk[self.od_dest[j]] = 0
+                for j in range(self.od_ptr[i], self.od_ptr[i + 1]):
+                    if self.od_trips[j] <= 0.0 or self.g.dist[self.od_dest[j]] == INFINITY:
+                        continue
+                    self.shortest_path(o, self.od_dest[j], sp)
+                    s = -1
+                    n_paths = self.paths[j].size()
+                    for p in range(n_paths):
+                        if self.paths[j][p] == sp:
+                            s = p
+                            break
+                    if s < 0:
+                        self.paths[j].push_back(sp)
+                        self.pflow[j].push_back(0.0)
+                        s = n_paths
+                        n_paths += 1
+                    if n_paths == 1:  # first loading: all the demand on the one path
+                        if self.pflow[j][0] == 0.0:
+                            self.pflow[j][0] = self.od_trips[j]
+                            for k in sp:
+                                self.v[k] += self.od_trips[j]
+                                self.update_cost(k)
+                        continue
+                    self.sid += 1
+                    for k in sp:
+                        self.stamp[k] = self.sid
+                    for p in range(n_paths):
+                        if p == s or self.pflow[j][p] <= 0.0:
+                            continue
+                        cs = 0.0
+                        for k in self.paths[j][s]:
+                            cs += self.c[k]
+                        cp = 0.0
+                        self.sid2 += 1
+                        den = 0.0
+                        for k in self.paths[j][p]:
+                            cp += self.c[k]
+                            self.stamp2[k] = self.sid2
+                            if self.stamp[k] != self.sid:
+                                den += self.dc[k]
+                        if cp <= cs:
+                            continue
+                        for k in self.paths[j][s]:
+                            if self.stamp2[k] != self.sid2:
+                                den += self.dc[k]
+                        dq = self.pflow[j][p]
+                        if den > 0.0 and (cp - cs) / den < dq:
+                            dq = (cp - cs) / den
+                        self.pflow[j][p] -= dq
+                        self.pflow[j][s] += dq
+                        for k in self.paths[j][p]:
+                            self.v[k] -= dq
+                            self.update_cost(k)
+                        for k in self.paths[j][s]:
+                            self.v[k] += dq
+                            self.update_cost(k)
+                    # drop the paths left without flow (never the shortest)
+                    p = 0
+                    while p < <int> self.paths[j].size():
+                        if p != s and self.pflow[j][p] <= 0.0:
+                            self.paths[j].erase(self.paths[j].begin() + p)
+                            self.pflow[j].erase(self.pflow[j].begin() + p)
+                            if p < s:
+                                s -= 1
+                        else:
+                            p += 1
+            self.resync()
+
+    cdef void resync(self) noexcept nogil:
+        """Recompute link flows exactly from the path flows (no drift from the incremental shifts)."""
+        cdef int j, p, k
+        cdef double f
+        for k in range(self.g.m):
+            self.v[k] = 0.0
+        for j in range(<int> self.paths.size()):
+            for p in range(<int> self.paths[j].size()):
+                f = self.pflow[j][p]
+                for k in self.paths[j][p]:
+                    self.v[k] += f
+        self.update_all_costs()
+
+    def path_count(self):
+        """Total number of paths with flow."""
+        cdef long n = 0
+        cdef int j
+        for j in range(<int> self.paths.size()):
+            n += self.paths[j].size()
+        return n
+
+    def od_paths(self, int j):
+        """The paths of OD entry ``j``: list of (link index array, flow)."""
+        return [(np.array(self.paths[j][p], dtype=np.int32), self.pflow[j][p]) for p in range(self.paths[j].size())]

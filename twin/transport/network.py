@@ -31,9 +31,12 @@ class TransportNetwork(TableSet):
     def __init__(self, name: str = "", tables: Mapping[str, pd.DataFrame] | None = None, length_unit: str = ""):
         self.name = name
         self.length_unit = length_unit
+        tables = dict(tables or {})
+        classes = tables.get("vehicle_class")
+        if classes is None or "car" not in classes.index:  # the default class exists before the od table is checked
+            car = pd.DataFrame({"pce": [1.0], "name": ["passenger car"]}, index=["car"])
+            tables["vehicle_class"] = car if classes is None else pd.concat([classes, car])
         self._init_tables(tables)
-        if "car" not in self._tables["vehicle_class"].index:
-            self.add("vehicle_class", index="car", pce=1.0, name="passenger car")
 
     def validate(self) -> None:
         """Check foreign keys and value ranges; raise SchemaError naming the element."""
