@@ -108,13 +108,45 @@ def _cmd_hydraulics(args: argparse.Namespace) -> int:
     return 0 if res.converged else 2
 
 
+def _cmd_assign(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_text
+    from .transport import AssignmentWarning, assign_traffic, read_tntp, to_geojson
+
+    tn = read_tntp(args.net, args.trips, args.nodes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AssignmentWarning)
+        res = assign_traffic(tn, args.method, rel_gap=args.gap, max_iter=args.max_iter, closed_links=args.close,
+                             toll_factor=args.toll_factor, distance_factor=args.distance_factor)
+    print(f"{tn.name}: {len(tn.node)} nodes, {len(tn.link)} links, {len(tn.zone)} zones, "
+          f"{tn.od['trips_veh_h'].sum():.1f} trips")
+    state = "converged" if res.converged else "NOT converged"
+    print(f"{res.method} {state}: relative gap {res.gap:.3e} after {res.iterations} iterations "
+          f"({res.wall_time_s:.2f} s)")
+    print(f"  TSTT {res.tstt:.10g}, Beckmann objective {res.beckmann:.15g}")
+    top = res.link.sort_values("voc", ascending=False).head(args.top)
+    print("  most congested links (flow / capacity): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in top["voc"].items()))
+    for w in caught:
+        print(f"  warning: {w.message}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "link.csv", res.link.to_csv())
+        atomic_write_text(out / "history.csv", res.history.to_csv(index=False))
+        atomic_write_text(out / "unserved.csv", res.unserved.to_csv(index=False))
+        to_geojson(tn, out / "links.geojson", flows=res.link[["flow", "time_min", "voc"]])
+        print(f"  results written to {args.out}")
+    return 0 if res.converged else 2
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .energy import Grid
+    from .transport import TransportNetwork
     from .water import WaterNetwork
 
-    layer = WaterNetwork if args.table in WaterNetwork.TABLES else Grid
+    layer = next((c for c in (WaterNetwork, TransportNetwork) if args.table in c.TABLES), Grid)
     with pd.option_context("display.max_colwidth", 70, "display.width", 160):
         print(layer.schema(args.table).to_string())
     return 0
@@ -149,9 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
     hy.add_argument("--out", help="write the result tables (CSV) and summary.json into this folder")
     hy.add_argument("--top", type=int, default=10, help="how many warning messages to show")
     hy.set_defaults(func=_cmd_hydraulics)
+    ta = sub.add_parser("assign", help="static user-equilibrium traffic assignment of TNTP files")
+    ta.add_argument("net", help="TNTP network file (*_net.tntp)")
+    ta.add_argument("trips", help="TNTP demand file (*_trips.tntp)")
+    ta.add_argument("--nodes", help="TNTP node coordinates file (*_node.tntp)")
+    ta.add_argument("--method", choices=["fw", "cfw", "bfw", "gp"], default="bfw")
+    ta.add_argument("--gap", type=float, default=1e-5, help="target relative gap")
+    ta.add_argument("--max-iter", type=int, default=1000)
+    ta.add_argument("--close", nargs="*", default=[], metavar="LINK", help="link ids closed for this run")
+    ta.add_argument("--toll-factor", type=float, default=0.0)
+    ta.add_argument("--distance-factor", type=float, default=0.0)
+    ta.add_argument("--top", type=int, default=5)
+    ta.add_argument("--out", help="write link.csv, history.csv, unserved.csv and links.geojson here")
+    ta.set_defaults(func=_cmd_assign)
     sc = sub.add_parser("schema", help="show the declared schema of a component table")
     sc.add_argument("table", help="energy: bus, line, transformer, generator, generator_cost, load, shunt, storage; "
-                    "water: junction, demand, reservoir, tank, pipe, pump, valve")
+                    "water: junction, demand, reservoir, tank, pipe, pump, valve; "
+                    "roads: node, link, zone, od, vehicle_class")
     sc.set_defaults(func=_cmd_schema)
     return p
 

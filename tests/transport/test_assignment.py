@@ -236,3 +236,16 @@ def test_bad_arguments_are_named():
         warnings.simplefilter("error", AssignmentWarning)
         with pytest.raises(AssignmentWarning, match="stopped at relative gap"):
             assign_traffic(tn, "fw", rel_gap=1e-9, max_iter=5)
+
+
+def test_cli_assigns_tntp_files_and_writes_results(tmp_path, capsys):
+    from twin.cli import main
+
+    d = TNTP / "SiouxFalls"
+    rc = main(["assign", str(d / "SiouxFalls_net.tntp"), str(d / "SiouxFalls_trips.tntp"), "--method", "gp",
+               "--gap", "1e-10", "--nodes", str(d / "SiouxFalls_node.tntp"), "--out", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "gp converged" in out and "4231335.2871074" in out
+    flows = pd.read_csv(tmp_path / "link.csv", index_col=0)
+    assert len(flows) == 76 and (tmp_path / "links.geojson").exists()
