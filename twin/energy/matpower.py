@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_write_text
+from ..textnum import shortest
 from .grid import Grid
 
 __all__ = ["read_matpower", "write_matpower", "MatpowerFormatError"]
@@ -469,8 +470,7 @@ def _fmt(v: float) -> str:
         return "NaN"
     if math.isinf(v):
         return "Inf" if v > 0 else "-Inf"
-    s = repr(float(v))
-    return s[:-2] if s.endswith(".0") else s
+    return shortest(v)
 
 
 def _rows(a: np.ndarray) -> str:

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_write_text
+from ..textnum import shortest
 from .network import TransportNetwork
 
 __all__ = ["read_tntp", "read_tntp_flows", "write_tntp", "link_ids", "TntpError", "TntpWarning"]
@@ -453,12 +454,7 @@ def read_tntp_flows(path: str | os.PathLike) -> pd.DataFrame:
 # -- writing --------------------------------------------------------------------------------------
 
 
-def _g(v: float) -> str:
-    """Shortest text that reads back as exactly ``v``."""
-    v = float(v)
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return repr(v)
+_g = shortest
 
 
 def _int_ids(ids, what: str) -> np.ndarray:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_write_text
+from ..textnum import shortest
 from . import units as U
 from .compile import fit_pump_curve, illegal_valve_pairs
 from .network import Control, Curve, Premise, Rule, RuleAction, WaterNetwork
@@ -1137,11 +1138,7 @@ def read_inp(path: str | os.PathLike) -> WaterNetwork:
 # -- writer -------------------------------------------------------------------------
 
 
-def _g(v: float) -> str:
-    """Shortest text that reads back as exactly ``v``."""
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return repr(float(v))
+_g = shortest
 
 
 def _inv(v: float, f: float) -> str:
