@@ -233,6 +233,7 @@ cdef class PathBased:
     cdef double[::1] v, c, dc
     cdef int[::1] stamp, stamp2
     cdef int sid, sid2
+    cdef public int inner
     cdef public object v_arr, cost_arr
 
     def __init__(self, Graph g, const double[::1] t0, const double[::1] cap, const double[::1] alpha,
@@ -252,6 +253,7 @@ cdef class PathBased:
         self.stamp2 = np.zeros(m, dtype=np.int32)
         self.sid = 0
         self.sid2 = 0
+        self.inner = 3  # extra equilibration passes over the known paths per shortest-path sweep
         self.paths.resize(od_trips.shape[0])
         self.pflow.resize(od_trips.shape[0])
         self.update_all_costs()
@@ -277,19 +279,32 @@ cdef class PathBased:
             sp.push_back(k)
             v = self.g.tail[k]
 
-    def sweep(self):
-        """One gradient-projection pass over all origins (the first pass loads all-or-nothing)."""
-        cdef int i, j, o, p, s, ntarget, k, n_paths
-        cdef double cs, cp, den, dq
-        cdef vector[int] sp
+    def sweep(self, double target, char[::1] reached):
+        """Measure, then improve: one gradient-projection iteration.
+
+        First every origin's shortest-path tree at the current costs gives each OD pair's shortest path and
+        SPTT, hence the relative gap of the current flows (``reached[j]`` is cleared for pairs without a
+        path).  Unless that gap is at most ``target`` (or nothing is loaded yet: then all-or-nothing), flow is
+        then moved, OD pair by OD pair, from costlier paths to that shortest path, costs updated as it goes,
+        and ``inner`` more passes move flow to each pair's currently cheapest known path (no Dijkstra: path
+        costs only; 3 passes cut the sweeps to 1e-8 by 3-5x on the TNTP test networks).
+        Returns (TSTT, SPTT) of the flows as they were measured.
+        """
+        cdef int i, j, o, p, s, ntarget, k, n_paths, it, nod = self.od_trips.shape[0]
+        cdef double tstt = 0.0, sptt = 0.0
+        cdef vector[vector[int]] newsp
         marks = np.zeros(self.g.n, dtype=np.int8)
         cdef char[::1] mk = marks
+        newsp.resize(nod)
         with nogil:
+            for k in range(self.g.m):
+                if self.v[k] != 0.0:
+                    tstt += self.v[k] * self.c[k]
             for i in range(self.origins.shape[0]):
                 o = self.origins[i]
                 ntarget = 0
                 for j in range(self.od_ptr[i], self.od_ptr[i + 1]):
-                    if self.od_trips[j] > 0.0 and not mk[self.od_dest[j]]:
+                    if self.od_trips[j] > 0.0 and reached[j] and not mk[self.od_dest[j]]:
                         mk[self.od_dest[j]] = 1
                         ntarget += 1
                 if ntarget == 0:
@@ -297,72 +312,104 @@ cdef class PathBased:
                 self.g.dijkstra(o, self.c, &mk[0], ntarget)
                 for j in range(self.od_ptr[i], self.od_ptr[i + 1]):
                     mk[self.od_dest[j]] = 0
-                for j in range(self.od_ptr[i], self.od_ptr[i + 1]):
-                    if self.od_trips[j] <= 0.0 or self.g.dist[self.od_dest[j]] == INFINITY:
+                    if self.od_trips[j] <= 0.0 or not reached[j]:
                         continue
-                    self.shortest_path(o, self.od_dest[j], sp)
-                    s = -1
-                    n_paths = self.paths[j].size()
-                    for p in range(n_paths):
-                        if self.paths[j][p] == sp:
-                            s = p
-                            break
-                    if s < 0:
-                        self.paths[j].push_back(sp)
-                        self.pflow[j].push_back(0.0)
-                        s = n_paths
-                        n_paths += 1
-                    if n_paths == 1:  # first loading: all the demand on the one path
-                        if self.pflow[j][0] == 0.0:
-                            self.pflow[j][0] = self.od_trips[j]
-                            for k in sp:
-                                self.v[k] += self.od_trips[j]
-                                self.update_cost(k)
+                    if self.g.dist[self.od_dest[j]] == INFINITY:
+                        reached[j] = 0
                         continue
-                    self.sid += 1
-                    for k in sp:
-                        self.stamp[k] = self.sid
-                    for p in range(n_paths):
-                        if p == s or self.pflow[j][p] <= 0.0:
-                            continue
-                        cs = 0.0
-                        for k in self.paths[j][s]:
-                            cs += self.c[k]
-                        cp = 0.0
-                        self.sid2 += 1
-                        den = 0.0
-                        for k in self.paths[j][p]:
-                            cp += self.c[k]
-                            self.stamp2[k] = self.sid2
-                            if self.stamp[k] != self.sid:
-                                den += self.dc[k]
-                        if cp <= cs:
-                            continue
-                        for k in self.paths[j][s]:
-                            if self.stamp2[k] != self.sid2:
-                                den += self.dc[k]
-                        dq = self.pflow[j][p]
-                        if den > 0.0 and (cp - cs) / den < dq:
-                            dq = (cp - cs) / den
-                        self.pflow[j][p] -= dq
-                        self.pflow[j][s] += dq
-                        for k in self.paths[j][p]:
-                            self.v[k] -= dq
+                    sptt += self.od_trips[j] * self.g.dist[self.od_dest[j]]
+                    self.shortest_path(o, self.od_dest[j], newsp[j])
+        if tstt > 0.0 and (tstt - sptt) / tstt <= target:
+            return tstt, sptt
+        with nogil:
+            for j in range(nod):
+                if newsp[j].size() == 0:
+                    continue
+                s = -1
+                n_paths = self.paths[j].size()
+                for p in range(n_paths):
+                    if self.paths[j][p] == newsp[j]:
+                        s = p
+                        break
+                if s < 0:
+                    self.paths[j].push_back(newsp[j])
+                    self.pflow[j].push_back(0.0)
+                    s = n_paths
+                    n_paths += 1
+                if n_paths == 1:  # first loading: all the demand on the one path
+                    if self.pflow[j][0] == 0.0:
+                        self.pflow[j][0] = self.od_trips[j]
+                        for k in self.paths[j][0]:
+                            self.v[k] += self.od_trips[j]
                             self.update_cost(k)
-                        for k in self.paths[j][s]:
-                            self.v[k] += dq
-                            self.update_cost(k)
-                    # drop the paths left without flow (never the shortest)
-                    p = 0
-                    while p < <int> self.paths[j].size():
-                        if p != s and self.pflow[j][p] <= 0.0:
-                            self.paths[j].erase(self.paths[j].begin() + p)
-                            self.pflow[j].erase(self.pflow[j].begin() + p)
-                            if p < s:
-                                s -= 1
-                        else:
-                            p += 1
+                    continue
+                self.equilibrate(j, s)
+            for it in range(self.inner):  # more shifts on the known paths, each to the currently cheapest
+                for j in range(nod):
+                    if self.paths[j].size() > 1:
+                        self.equilibrate(j, self.cheapest(j))
             self.resync()
+        return tstt, sptt
+
+    cdef void equilibrate(self, int j, int s) noexcept nogil:
+        """Move flow of OD ``j`` from every costlier path to path ``s`` (Newton steps); drop emptied paths."""
+        cdef int p, k, n_paths = self.paths[j].size()
+        cdef double cs, cp, den, dq
+        self.sid += 1
+        for k in self.paths[j][s]:
+            self.stamp[k] = self.sid
+        for p in range(n_paths):
+            if p == s or self.pflow[j][p] <= 0.0:
+                continue
+            cs = 0.0
+            for k in self.paths[j][s]:
+                cs += self.c[k]
+            cp = 0.0
+            self.sid2 += 1
+            den = 0.0
+            for k in self.paths[j][p]:
+                cp += self.c[k]
+                self.stamp2[k] = self.sid2
+                if self.stamp[k] != self.sid:
+                    den += self.dc[k]
+            if cp <= cs:
+                continue
+            for k in self.paths[j][s]:
+                if self.stamp2[k] != self.sid2:
+                    den += self.dc[k]
+            dq = self.pflow[j][p]
+            if den > 0.0 and (cp - cs) / den < dq:
+                dq = (cp - cs) / den
+            self.pflow[j][p] -= dq
+            self.pflow[j][s] += dq
+            for k in self.paths[j][p]:
+                self.v[k] -= dq
+                self.update_cost(k)
+            for k in self.paths[j][s]:
+                self.v[k] += dq
+                self.update_cost(k)
+        # drop the paths left without flow (never the shortest)
+        p = 0
+        while p < <int> self.paths[j].size():
+            if p != s and self.pflow[j][p] <= 0.0:
+                self.paths[j].erase(self.paths[j].begin() + p)
+                self.pflow[j].erase(self.pflow[j].begin() + p)
+                if p < s:
+                    s -= 1
+            else:
+                p += 1
+
+    cdef int cheapest(self, int j) noexcept nogil:
+        cdef int p, k, best = 0
+        cdef double c, cbest = INFINITY
+        for p in range(<int> self.paths[j].size()):
+            c = 0.0
+            for k in self.paths[j][p]:
+                c += self.c[k]
+            if c < cbest:
+                cbest = c
+                best = p
+        return best
 
     cdef void resync(self) noexcept nogil:
         """Recompute link flows exactly from the path flows (no drift from the incremental shifts)."""

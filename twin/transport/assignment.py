@@ -226,7 +226,6 @@ def assign_traffic(
     m = len(cw.link_ids)
     args = (cw.t0, cw.cap, cw.alpha, cw.beta, cw.g)
     cost = np.empty(m)
-    deriv = np.empty(m)
     reached = np.ones(len(cw.od_trips), dtype=np.int8)
 
     def current_cost(v: np.ndarray) -> np.ndarray:
@@ -238,23 +237,74 @@ def assign_traffic(
         sptt = cw.graph.all_or_nothing(c, cw.origins, cw.od_ptr, cw.od_dest, cw.od_trips, y, reached)
         return y, sptt
 
-    v, _ = aon(current_cost(np.zeros(m)))
+    history: list[tuple] = []
+    # all-or-nothing skips (and flags in ``reached``) demand with no path: it is reported, not assigned
+    if method == "gp":
+        v, tstt, sptt, gap, it, converged = _path_based(cw, reached, rel_gap, max_iter, time_limit_s, t_start, history)
+    else:
+        v, tstt, sptt, gap, it, converged = _frank_wolfe(cw, method, aon, current_cost, reached, rel_gap, max_iter,
+                                                         time_limit_s, t_start, history)
     unreached = reached == 0
     lost = cw.od_trips[unreached].copy()
-    if unreached.any():  # demand with no path is left out of the assignment (and reported)
-        cw.od_trips = np.where(unreached, 0.0, cw.od_trips)
-    history = []
-    pb = None
-    if method == "gp":
-        pb = _p.PathBased(cw.graph, cw.t0, cw.cap, cw.alpha, cw.beta, cw.g, cw.closed.astype(np.int8), cw.origins,
-                          cw.od_ptr, cw.od_dest, cw.od_trips)
-        pb.sweep()
-        v = pb.v_arr
+    c = current_cost(v)
+    time_min = np.where(cw.closed, np.nan, c - cw.g)
+    link = pd.DataFrame({
+        "from_node": cw.node_ids[cw.tail], "to_node": cw.node_ids[cw.head], "flow": v, "time_min": time_min,
+        "cost": np.where(cw.closed, np.nan, c), "voc": v / cw.cap, "closed": cw.closed,
+    }, index=pd.Index(cw.link_ids, name="link"))
+    unserved = pd.DataFrame({"origin": cw.od_origin_zone[unreached], "destination": cw.od_dest_zone[unreached],
+                             "trips": lost})
+    hist = pd.DataFrame(history, columns=["iteration", "rel_gap", "tstt", "sptt", "beckmann", "step", "time_s"])
+    res = AssignmentResult(
+        method=method, link=link, gap=gap, iterations=it, converged=converged, tstt=tstt, sptt=sptt,
+        total_time=float(np.nansum(v * time_min)), beckmann=float(_a.beckmann(*args, v)), history=hist,
+        unserved=unserved, intrazonal_trips=cw.intrazonal, wall_time_s=_time.perf_counter() - t_start,
+        _compiled=cw, _cost=np.where(cw.closed, np.inf, c),
+    )
+    if unreached.any():
+        warnings.warn(f"{int(unreached.sum())} OD pair(s) with {res.unserved['trips'].sum():.6g} vehicles/h have "
+                      f"no open path and were not assigned (first: {res.unserved.iloc[0]['origin']!r} -> "
+                      f"{res.unserved.iloc[0]['destination']!r}); see result.unserved", AssignmentWarning,
+                      stacklevel=2)
+    if not converged:
+        warnings.warn(f"{method} stopped at relative gap {gap:.3g} > {rel_gap:g} after {it} iterations",
+                      AssignmentWarning, stacklevel=2)
+    return res
+
+
+
+def _path_based(cw: _Compiled, reached: np.ndarray, rel_gap: float, max_iter: int, time_limit_s: float | None,
+                t_start: float, history: list) -> tuple:
+    """Gradient projection: each sweep measures the gap of the current flows from its own shortest-path trees
+    (no extra all-or-nothing), then shifts flow unless converged."""
+    args = (cw.t0, cw.cap, cw.alpha, cw.beta, cw.g)
+    pb = _p.PathBased(cw.graph, cw.t0, cw.cap, cw.alpha, cw.beta, cw.g, cw.closed.astype(np.int8), cw.origins,
+                      cw.od_ptr, cw.od_dest, cw.od_trips)
+    pb.sweep(math.inf, reached)  # all-or-nothing loading at free-flow costs
+    it = 0
+    while True:
+        stop = it >= max_iter or (time_limit_s is not None and _time.perf_counter() - t_start > time_limit_s)
+        v = pb.v_arr.copy()
+        beck = _a.beckmann(*args, v)
+        tstt, sptt = pb.sweep(math.inf if stop else rel_gap, reached)
+        gap = (tstt - sptt) / tstt if tstt > 0 else 0.0
+        history.append((it, gap, tstt, sptt, beck, np.nan, _time.perf_counter() - t_start))
+        if gap <= rel_gap:
+            return v, tstt, sptt, gap, it, True
+        if stop:
+            return v, tstt, sptt, gap, it, False
+        it += 1
+
+
+def _frank_wolfe(cw: _Compiled, method: str, aon, current_cost, reached: np.ndarray, rel_gap: float, max_iter: int,
+                 time_limit_s: float | None, t_start: float, history: list) -> tuple:
+    """FW, CFW, BFW: all-or-nothing direction (conjugated), exact line search, standard gap each iteration."""
+    args = (cw.t0, cw.cap, cw.alpha, cw.beta, cw.g)
+    deriv = np.empty(len(cw.t0))
+    v, _ = aon(current_cost(np.zeros(len(cw.t0))))
     s_prev = s_prev2 = None
     step_prev = step_prev2 = 1.0
-    gap = math.inf
     it = 0
-    converged = False
     while True:
         c = current_cost(v)
         y, sptt = aon(c)
@@ -263,16 +313,10 @@ def assign_traffic(
         history.append((it, gap, tstt, sptt, _a.beckmann(*args, v), step_prev if it else np.nan,
                         _time.perf_counter() - t_start))
         if gap <= rel_gap:
-            converged = True
-            break
+            return v, tstt, sptt, gap, it, True
         if it >= max_iter or (time_limit_s is not None and _time.perf_counter() - t_start > time_limit_s):
-            break
+            return v, tstt, sptt, gap, it, False
         it += 1
-        if pb is not None:
-            pb.sweep()
-            v = pb.v_arr
-            step_prev = np.nan
-            continue
         s = y
         if method != "fw" and s_prev is not None and step_prev < 1.0:
             _a.derivatives(cw.t0, cw.cap, cw.alpha, cw.beta, v, deriv)
@@ -301,28 +345,3 @@ def assign_traffic(
         v = v + lam * d
         s_prev2, s_prev = s_prev, s
         step_prev2, step_prev = step_prev, lam
-    c = current_cost(v)
-    time_min = np.where(cw.closed, np.nan, c - cw.g)
-    link = pd.DataFrame({
-        "from_node": cw.node_ids[cw.tail], "to_node": cw.node_ids[cw.head], "flow": v, "time_min": time_min,
-        "cost": np.where(cw.closed, np.nan, c), "voc": v / cw.cap, "closed": cw.closed,
-    }, index=pd.Index(cw.link_ids, name="link"))
-    unserved = pd.DataFrame({"origin": cw.od_origin_zone[unreached], "destination": cw.od_dest_zone[unreached],
-                             "trips": lost})
-    hist = pd.DataFrame(history, columns=["iteration", "rel_gap", "tstt", "sptt", "beckmann", "step", "time_s"])
-    res = AssignmentResult(
-        method=method, link=link, gap=gap, iterations=it, converged=converged, tstt=tstt, sptt=sptt,
-        total_time=float(np.nansum(v * time_min)), beckmann=float(_a.beckmann(*args, v)), history=hist,
-        unserved=unserved, intrazonal_trips=cw.intrazonal, wall_time_s=_time.perf_counter() - t_start,
-        _compiled=cw, _cost=np.where(cw.closed, np.inf, c),
-    )
-    if unreached.any():
-        warnings.warn(f"{int(unreached.sum())} OD pair(s) with {res.unserved['trips'].sum():.6g} vehicles/h have "
-                      f"no open path and were not assigned (first: {res.unserved.iloc[0]['origin']!r} -> "
-                      f"{res.unserved.iloc[0]['destination']!r}); see result.unserved", AssignmentWarning,
-                      stacklevel=2)
-    if not converged:
-        warnings.warn(f"{method} stopped at relative gap {gap:.3g} > {rel_gap:g} after {it} iterations",
-                      AssignmentWarning, stacklevel=2)
-    return res
-
