@@ -1,0 +1,17 @@
+"""Optimisation models of the twin (Pyomo, solved by HiGHS through one persistent route).
+
+Importing :mod:`twin` never imports this package (or Pyomo).
+"""
+
+from .dispatch import (
+    DispatchInputError,
+    DispatchModel,
+    DispatchOptions,
+    DispatchSolution,
+    build_dispatch_model,
+    solve_dispatch,
+)
+from .highs_route import HighsModel, SolveStatus
+
+__all__ = ["build_dispatch_model", "solve_dispatch", "DispatchOptions", "DispatchModel", "DispatchSolution",
+           "DispatchInputError", "HighsModel", "SolveStatus"]

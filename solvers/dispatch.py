@@ -1,0 +1,492 @@
+"""Multi-period economic dispatch with a DC network (DC optimal power flow) over a time index.
+
+Symbols (per snapshot t of length Δ_t hours; sets G generators, S storage units, L loads, B buses, K
+limited branches):
+
+============  ======================  =================================================================
+symbol        Pyomo                   meaning (unit)
+============  ======================  =================================================================
+p_gt          ``m.p[g, t]``           generator output (MW); p̲_gt ≤ p_gt ≤ p̄_g · a_gt (availability a)
+c_gt                                  marginal cost (per MWh): ``generator.marginal_cost`` series, else
+                                      the linear term of the generator's polynomial cost
+r_lt          ``m.shed[l, t]``        load shed (MW), 0 ≤ r_lt ≤ d_lt, cost VOLL per MWh
+h_st, u_st    ``m.charge``/``m.discharge``  storage charging / discharging power (MW), ≤ P_s
+e_st          ``m.soc[s, t]``         stored energy (MWh), 0 ≤ e_st ≤ E_s
+η⁺, η⁻, σ                             charge / discharge efficiency, standing loss per hour
+PTDF_kb                               DC power transfer distribution factor of branch k for bus b
+F_k                                   branch limit (MW) = rate_a
+============  ======================  =================================================================
+
+Objective: min Σ_t Δ_t (Σ_g c_gt p_gt + VOLL Σ_l r_lt).
+
+Energy balance (``m.balance[t]``): Σ_g p_gt + Σ_s (u_st − h_st) + Σ_l r_lt = Σ_l d_lt.
+
+Network, ``network="ptdf"`` (``m.flow_limit[k, t]``): −F_k ≤ Σ_b PTDF_kb · inj_bt ≤ F_k with
+inj_bt the net injection at bus b.  ``network="angle"``: bus angles θ (``m.theta``), nodal balance
+(``m.nodal_balance[b, t]``) and −F_k ≤ B_k (θ_f − θ_t) ≤ F_k.  ``network="copper"``: no network.
+
+Storage (``m.soc_balance[s, t]``): e_st = (1 − σ)^Δ_t e_s,t−1 + Δ_t (η⁺ h_st − u_st / η⁻), with
+e_s,−1 = soc_init · E_s, or e_s,T−1 when ``cyclic_storage``.
+
+Nodal prices are the balance duals (per MWh): with PTDF, λ_bt = λ_t + Σ_k μ_kt PTDF_kb.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+import scipy.sparse as sp
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from twin.energy import Grid
+from twin.energy.compile import compile_grid
+from twin.energy.sensitivity import DCSensitivity
+
+from .highs_route import HighsModel, SolveStatus
+
+__all__ = ["DispatchOptions", "DispatchData", "DispatchModel", "DispatchSolution", "build_dispatch_model",
+           "solve_dispatch", "DispatchInputError"]
+
+
+class DispatchInputError(ValueError):
+    """The grid or its series cannot make a dispatch problem (names the element and the field)."""
+
+
+@dataclass
+class DispatchOptions:
+    """Options of the dispatch model.
+
+    ``network``: ``"ptdf"``, ``"angle"`` or ``"copper"``; ``voll``: value of lost load per MWh
+    (``None`` forbids shedding); ``cyclic_storage``: end state of charge = start; ``line_limits``;
+    ``threads`` and ``time_limit_s`` for HiGHS.
+    """
+
+    network: str = "ptdf"
+    voll: float | None = 10000.0
+    cyclic_storage: bool = True
+    line_limits: bool = True
+    threads: int = 1
+    time_limit_s: float | None = None
+
+
+@contextmanager
+def _no_gc():
+    """Pause Python's garbage collector while Pyomo builds many small objects."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass
+class DispatchData:
+    """Index maps and numbers of a dispatch problem (precomputed once; blocks only read them)."""
+
+    snapshots: pd.Index
+    hours: np.ndarray  # Δ_t
+    bus_ids: pd.Index
+    gen_ids: pd.Index
+    gen_bus: np.ndarray
+    p_max: np.ndarray  # (G, T) MW (availability applied)
+    p_min: np.ndarray  # (G, T)
+    cost: np.ndarray  # (G, T) per MWh
+    load_ids: pd.Index
+    load_bus: np.ndarray
+    demand: np.ndarray  # (L, T) MW
+    sto_ids: pd.Index
+    sto_bus: np.ndarray
+    sto_p: np.ndarray
+    sto_e: np.ndarray
+    sto_soc0: np.ndarray
+    sto_eta_c: np.ndarray
+    sto_eta_d: np.ndarray
+    sto_loss: np.ndarray
+    branch_ids: pd.Index
+    branch_limit: np.ndarray  # MW, inf when unlimited
+    branch_b: np.ndarray  # MW per rad (base × 1/(x·ratio))
+    branch_f: np.ndarray
+    branch_t: np.ndarray
+    ref_buses: np.ndarray
+    ptdf: np.ndarray | None  # (branches, buses)
+
+    @property
+    def T(self) -> int:
+        return len(self.snapshots)
+
+
+def _series(grid: Grid, name: str, ids: pd.Index, default: np.ndarray) -> np.ndarray:
+    """(len(ids), T) values of series ``name``, the static ``default`` where it has no column."""
+    T = len(grid.snapshots)
+    out = np.repeat(np.asarray(default, float)[:, None], T, axis=1)
+    df = grid.series.get(name)
+    if df is not None:
+        pos = ids.get_indexer(df.columns)
+        keep = pos >= 0
+        out[pos[keep]] = df.to_numpy(float).T[keep]
+    return out
+
+
+def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) -> DispatchData:
+    """Check the grid and its series and compute the index maps of the dispatch problem."""
+    opts = options or DispatchOptions()
+    if not len(grid.snapshots):
+        raise DispatchInputError("the grid has no snapshots: set its time index and series "
+                                 "(grid.set_series('load.p_mw', df) …) before a dispatch")
+    snaps = grid.snapshots
+    if isinstance(snaps, pd.DatetimeIndex) and len(snaps) > 1:
+        step = np.diff(snaps.asi8) / 3.6e12
+        hours = np.append(step, step[-1]) if len(step) else np.ones(1)
+        if (hours <= 0).any():
+            raise DispatchInputError("snapshots must increase")
+    else:
+        hours = np.ones(len(snaps))
+    cg = compile_grid(grid)
+    gens = grid.generator[grid.generator["in_service"]]
+    gen_ids = gens.index
+    bus_ids = grid.bus.index
+    bpos = bus_ids.get_indexer
+    pmax = gens["p_max_mw"].to_numpy(float)
+    pmin = gens["p_min_mw"].to_numpy(float)
+    for col, arr in (("p_max_mw", pmax), ("p_min_mw", pmin)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise DispatchInputError(f"generator {gen_ids[bad][0]!r}: {col} must be finite for a dispatch")
+    if (pmax < pmin).any():
+        g = gen_ids[pmax < pmin][0]
+        raise DispatchInputError(f"generator {g!r}: p_max_mw < p_min_mw")
+    avail = _series(grid, "generator.p_max_pu", gen_ids, np.ones(len(gen_ids)))
+    minpu = _series(grid, "generator.p_min_pu", gen_ids, np.where(pmax != 0, pmin / np.where(pmax != 0, pmax, 1), 0))
+    if (avail < 0).any() or (avail > 1 + 1e-12).any():
+        i, t = np.argwhere((avail < 0) | (avail > 1 + 1e-12))[0]
+        raise DispatchInputError(f"generator {gen_ids[i]!r}: p_max_pu {avail[i, t]!r} at {snaps[t]!r} not in [0, 1]")
+    p_max = pmax[:, None] * avail
+    p_min = np.minimum(pmax[:, None] * minpu, p_max) if (pmin >= 0).all() else np.repeat(pmin[:, None], len(snaps), 1)
+    # costs: marginal_cost series, else the linear term of the polynomial cost
+    lin = np.full(len(gen_ids), np.nan)
+    gc_tab = grid.generator_cost
+    for i, g in enumerate(gen_ids):
+        if g in gc_tab.index:
+            row = gc_tab.loc[g]
+            coeffs = tuple(row["coefficients"])
+            if int(row["model"]) == 2:
+                lin[i] = coeffs[-2] if len(coeffs) >= 2 else 0.0
+            else:  # piecewise linear: slope of the first segment (a full pwl cost is not modelled yet)
+                raise DispatchInputError(f"generator {g!r}: piecewise-linear costs (model 1) are not supported yet")
+    cost = _series(grid, "generator.marginal_cost", gen_ids, lin)
+    missing = np.isnan(cost).any(axis=1)
+    if missing.any():
+        raise DispatchInputError(f"generator {gen_ids[missing][0]!r} has no cost: give a generator_cost row or a "
+                                 "'generator.marginal_cost' series")
+    loads = grid.load[grid.load["in_service"]]
+    demand = _series(grid, "load.p_mw", loads.index, loads["p_mw"].to_numpy(float))
+    sto = grid.storage[grid.storage["in_service"]]
+    for col in ("p_max_mw", "e_max_mwh"):
+        neg = sto[col].to_numpy(float) < 0
+        if neg.any():
+            raise DispatchInputError(f"storage {sto.index[neg][0]!r}: {col} must not be negative")
+    for col in ("eta_charge", "eta_discharge"):
+        bad = ~((sto[col] > 0) & (sto[col] <= 1)).to_numpy()
+        if bad.any():
+            raise DispatchInputError(f"storage {sto.index[bad][0]!r}: {col} must be in (0, 1]")
+    soc0 = sto["soc_init"].to_numpy(float)
+    if ((soc0 < 0) | (soc0 > 1)).any():
+        raise DispatchInputError(f"storage {sto.index[(soc0 < 0) | (soc0 > 1)][0]!r}: soc_init must be in [0, 1]")
+    ratio = np.abs(cg.tap)
+    on = cg.branch_on
+    b = np.where(on, cg.base_mva / (cg.x * ratio), 0.0)
+    limit = np.where(np.isnan(cg.rate_a) | (cg.rate_a <= 0), np.inf, cg.rate_a)
+    limit = np.where(on, limit, np.inf)
+    ptdf = None
+    if opts.network == "ptdf":
+        ptdf = DCSensitivity(cg).ptdf_rows()
+    return DispatchData(
+        snapshots=snaps, hours=hours, bus_ids=bus_ids, gen_ids=gen_ids, gen_bus=bpos(gens["bus"]), p_max=p_max,
+        p_min=p_min, cost=cost, load_ids=loads.index, load_bus=bpos(loads["bus"]), demand=demand,
+        sto_ids=sto.index, sto_bus=bpos(sto["bus"]), sto_p=sto["p_max_mw"].to_numpy(float),
+        sto_e=sto["e_max_mwh"].to_numpy(float), sto_soc0=soc0, sto_eta_c=sto["eta_charge"].to_numpy(float),
+        sto_eta_d=sto["eta_discharge"].to_numpy(float), sto_loss=sto["standing_loss"].to_numpy(float),
+        branch_ids=cg.branch_ids, branch_limit=limit, branch_b=b, branch_f=cg.f, branch_t=cg.t,
+        ref_buses=np.flatnonzero(cg.bus_type == 3), ptdf=ptdf,
+    )
+
+
+# -- model blocks ------------------------------------------------------------------------------------
+
+
+def _rows(m: pyo.ConcreteModel, name: str, matrix: sp.csr_matrix, cols: list, lo: np.ndarray, hi: np.ndarray,
+          index: list) -> None:
+    """Add constraint family ``name``: lo_i ≤ Σ_j matrix_ij · cols_j ≤ hi_i, one row per ``index`` entry,
+    built as linear expressions straight from the sparse matrix."""
+    matrix = matrix.tocsr()
+    ptr, idx, val = matrix.indptr, matrix.indices, matrix.data
+
+    def rule(_m, *key):
+        i = pos[key if len(key) > 1 else key[0]]
+        sl = slice(ptr[i], ptr[i + 1])
+        expr = LinearExpression(constant=0.0, linear_coefs=val[sl].tolist(), linear_vars=[cols[j] for j in idx[sl]])
+        a, b = lo[i], hi[i]
+        if a == b:
+            return expr == a
+        return (None if a == -math.inf else a, expr, None if b == math.inf else b)
+
+    pos = {k: i for i, k in enumerate(index)}
+    setattr(m, name, pyo.Constraint(index, rule=rule))
+
+
+def declare_generation(m: pyo.ConcreteModel, d: DispatchData) -> None:
+    """p_gt with p̲_gt ≤ p_gt ≤ p̄_gt (``m.p``)."""
+    G, T = len(d.gen_ids), d.T
+    m.p = pyo.Var(range(G), range(T), bounds=lambda _m, g, t: (d.p_min[g, t], d.p_max[g, t]))
+
+
+def declare_shedding(m: pyo.ConcreteModel, d: DispatchData, allowed: bool) -> None:
+    """r_lt with 0 ≤ r_lt ≤ d_lt (``m.shed``; fixed at 0 when shedding is not allowed)."""
+    L, T = len(d.load_ids), d.T
+    m.shed = pyo.Var(range(L), range(T),
+                     bounds=lambda _m, j, t: (0.0, max(d.demand[j, t], 0.0) if allowed else 0.0))
+
+
+def declare_storage(m: pyo.ConcreteModel, d: DispatchData, cyclic: bool) -> None:
+    """h_st, u_st, e_st and the state-of-charge balance (``m.soc_balance``); see the module docstring."""
+    S, T = len(d.sto_ids), d.T
+    m.charge = pyo.Var(range(S), range(T), bounds=lambda _m, s, t: (0.0, d.sto_p[s]))
+    m.discharge = pyo.Var(range(S), range(T), bounds=lambda _m, s, t: (0.0, d.sto_p[s]))
+    m.soc = pyo.Var(range(S), range(T), bounds=lambda _m, s, t: (0.0, d.sto_e[s]))
+
+    def soc_rule(_m, s, t):
+        dt = d.hours[t]
+        keep = (1.0 - d.sto_loss[s]) ** dt
+        flow = d.sto_eta_c[s] * dt * m.charge[s, t] - dt / d.sto_eta_d[s] * m.discharge[s, t]
+        if t > 0:
+            return m.soc[s, t] == keep * m.soc[s, t - 1] + flow
+        if cyclic:
+            return m.soc[s, 0] == keep * m.soc[s, T - 1] + flow
+        return m.soc[s, 0] == keep * d.sto_soc0[s] * d.sto_e[s] + flow
+
+    m.soc_balance = pyo.Constraint(range(S), range(T), rule=soc_rule)
+
+
+def _injection_columns(m: pyo.ConcreteModel, d: DispatchData, t: int) -> tuple[list, np.ndarray, np.ndarray]:
+    """Variables of snapshot t that inject power, their bus and sign (+1 generation, −1 consumption)."""
+    S = len(d.sto_ids)
+    cols = [m.p[g, t] for g in range(len(d.gen_ids))]
+    cols += [m.discharge[s, t] for s in range(S)] + [m.charge[s, t] for s in range(S)]
+    cols += [m.shed[j, t] for j in range(len(d.load_ids))]
+    bus = np.concatenate([d.gen_bus, d.sto_bus, d.sto_bus, d.load_bus]).astype(np.int64)
+    sign = np.concatenate([np.ones(len(d.gen_ids)), np.ones(S), -np.ones(S), np.ones(len(d.load_ids))])
+    return cols, bus, sign
+
+
+def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptions) -> None:
+    """System balance (``m.balance``) and the network: PTDF flow limits (``m.flow_limit``), or angles with
+    nodal balances and branch limits (``m.nodal_balance``, ``m.branch_limit``)."""
+    T, nb = d.T, len(d.bus_ids)
+    total = d.demand.sum(axis=0)
+    load_bus = np.zeros((nb, T))
+    np.add.at(load_bus, d.load_bus, d.demand)
+    if opts.network in ("ptdf", "copper"):
+        cols_all = []
+        for t in range(T):
+            cols, _, sign = _injection_columns(m, d, t)
+            cols_all.append((cols, sign))
+        m.balance = pyo.Constraint(range(T), rule=lambda _m, t: LinearExpression(
+            constant=0.0, linear_coefs=cols_all[t][1].tolist(), linear_vars=cols_all[t][0]) == float(total[t]))
+        if opts.network == "ptdf" and opts.line_limits:
+            lim = np.flatnonzero(np.isfinite(d.branch_limit))
+            if len(lim):
+                ptdf = d.ptdf[lim]
+                index, lo, hi, mats, allcols = [], [], [], [], []
+                for t in range(T):
+                    cols, bus, sign = _injection_columns(m, d, t)
+                    coef = ptdf[:, bus] * sign  # (K, n_cols)
+                    shift = ptdf @ load_bus[:, t]
+                    mats.append(sp.csr_matrix(np.where(np.abs(coef) > 1e-12, coef, 0.0)))
+                    lo.append(-d.branch_limit[lim] + shift)
+                    hi.append(d.branch_limit[lim] + shift)
+                    index += [(int(k), t) for k in lim]
+                    allcols.append(cols)
+                ncol = len(allcols[0])
+                mat = sp.block_diag(mats, format="csr")
+                flat_cols = [c for cols in allcols for c in cols]
+                assert mat.shape[1] == ncol * T
+                _rows(m, "flow_limit", mat, flat_cols, np.concatenate(lo), np.concatenate(hi), index)
+        return
+    # angle formulation
+    m.theta = pyo.Var(range(nb), range(T))
+    for b in d.ref_buses:
+        for t in range(T):
+            m.theta[int(b), t].fix(0.0)
+    f, tt, bb = d.branch_f, d.branch_t, d.branch_b
+    nl = len(f)
+    # nodal balance: Σ injections at b − Σ_k∈out B_k(θ_f − θ_t) + Σ_k∈in B_k(θ_f − θ_t) = load_b
+    inc = sp.csr_matrix((np.r_[bb, -bb], (np.r_[f, tt], np.r_[np.arange(nl), np.arange(nl)])), shape=(nb, nl))
+    bflow = sp.csr_matrix((np.r_[bb, -bb], (np.r_[np.arange(nl), np.arange(nl)], np.r_[f, tt])), shape=(nl, nb))
+    bbus = (inc @ bflow).tocsr()  # MW per rad
+    index, lo, mats, allcols = [], [], [], []
+    for t in range(T):
+        cols, bus, sign = _injection_columns(m, d, t)
+        inj = sp.csr_matrix((sign, (bus, np.arange(len(cols)))), shape=(nb, len(cols)))
+        mats.append(sp.hstack([inj, -bbus]).tocsr())
+        allcols.append(cols + [m.theta[b, t] for b in range(nb)])
+        lo.append(load_bus[:, t])
+        index += [(b, t) for b in range(nb)]
+    mat = sp.block_diag(mats, format="csr")
+    flat = [c for cols in allcols for c in cols]
+    rhs = np.concatenate(lo)
+    _rows(m, "nodal_balance", mat, flat, rhs, rhs, index)
+    if opts.line_limits:
+        lim = np.flatnonzero(np.isfinite(d.branch_limit))
+        if len(lim):
+            sub = bflow[lim]
+            mat = sp.block_diag([sub] * T, format="csr")
+            flat = [m.theta[b, t] for t in range(T) for b in range(nb)]
+            index = [(int(k), t) for t in range(T) for k in lim]
+            cap = np.tile(d.branch_limit[lim], T)
+            _rows(m, "branch_limit", mat, flat, -cap, cap, index)
+
+
+def declare_objective(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptions) -> None:
+    """min Σ_t Δ_t (Σ_g c_gt p_gt + VOLL Σ_l r_lt)."""
+    G, L, T = len(d.gen_ids), len(d.load_ids), d.T
+    coefs = [float(d.hours[t] * d.cost[g, t]) for g in range(G) for t in range(T)]
+    vars_ = [m.p[g, t] for g in range(G) for t in range(T)]
+    if opts.voll is not None:
+        coefs += [float(d.hours[t] * opts.voll) for _l in range(L) for t in range(T)]
+        vars_ += [m.shed[j, t] for j in range(L) for t in range(T)]
+    m.objective = pyo.Objective(expr=LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=vars_))
+
+
+@dataclass
+class DispatchModel:
+    """A built dispatch problem: the data, the Pyomo model and (after :func:`solve_dispatch`) its HiGHS route."""
+
+    data: DispatchData
+    options: DispatchOptions
+    model: pyo.ConcreteModel
+    timings: dict[str, float] = field(default_factory=dict)
+    highs: HighsModel | None = None
+
+
+def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> DispatchModel:
+    """Build the Pyomo dispatch model of ``grid`` and its series (see the module docstring)."""
+    opts = options or DispatchOptions()
+    if opts.network not in ("ptdf", "angle", "copper"):
+        raise DispatchInputError(f"network must be 'ptdf', 'angle' or 'copper', got {opts.network!r}")
+    t0 = time.perf_counter()
+    d = prepare_dispatch_data(grid, opts)
+    t1 = time.perf_counter()
+    m = pyo.ConcreteModel(name=f"dispatch {grid.name}")
+    with _no_gc():
+        declare_generation(m, d)
+        declare_shedding(m, d, opts.voll is not None)
+        declare_storage(m, d, opts.cyclic_storage)
+        declare_balance_and_network(m, d, opts)
+        declare_objective(m, d, opts)
+    return DispatchModel(d, opts, m, {"prepare_s": t1 - t0, "build_s": time.perf_counter() - t1})
+
+
+@dataclass
+class DispatchSolution:
+    """Solution tables (rows = snapshots, columns = element ids) and the objective with its breakdown."""
+
+    status: SolveStatus
+    objective: float
+    generation: pd.DataFrame
+    curtailment: pd.DataFrame
+    shed: pd.DataFrame
+    storage_charge: pd.DataFrame
+    storage_discharge: pd.DataFrame
+    state_of_charge: pd.DataFrame
+    flows: pd.DataFrame
+    nodal_price: pd.DataFrame
+    cost_breakdown: dict[str, float]
+    timings: dict[str, float]
+
+    def summary(self) -> dict[str, Any]:
+        return {"status": self.status.status, "objective": self.objective, **self.cost_breakdown,
+                "shed_mwh": float(self.shed.to_numpy().sum()), "timings": self.timings}
+
+
+def solve_dispatch(grid_or_model: Grid | DispatchModel, options: DispatchOptions | None = None) -> DispatchSolution:
+    """Build (if given a grid) and solve the dispatch with HiGHS; return the solution tables."""
+    dm = grid_or_model if isinstance(grid_or_model, DispatchModel) else build_dispatch_model(grid_or_model, options)
+    if dm.highs is None:
+        dm.highs = HighsModel(dm.model, threads=dm.options.threads, time_limit_s=dm.options.time_limit_s)
+    status = dm.highs.solve()
+    if not status.optimal:
+        raise DispatchInputError(f"the dispatch is {status.status.lower()}: " + _diagnose(dm))
+    return _solution(dm, status)
+
+
+def _diagnose(dm: DispatchModel) -> str:
+    d = dm.data
+    peak = d.demand.sum(axis=0)
+    cap = d.p_max.sum(axis=0) + d.sto_p.sum()
+    short = np.flatnonzero(cap < peak - 1e-9)
+    if short.size:
+        t = short[0]
+        return (f"at {d.snapshots[t]!r} demand {peak[t]:.1f} MW exceeds the available generation and storage "
+                f"{cap[t]:.1f} MW and shedding is {'forbidden' if dm.options.voll is None else 'limited'}")
+    return "check line limits around load buses and storage energy (a relaxed run with voll set tells where)"
+
+
+def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
+    d, m, h = dm.data, dm.model, dm.highs
+    T = d.T
+    idx = pd.Index(d.snapshots, name="snapshot")
+
+    def table(var, ids, n):
+        vals = h.values_of(var[i, t] for i in range(n) for t in range(T))
+        return pd.DataFrame(vals.reshape(n, T).T, index=idx, columns=ids)
+
+    gen = table(m.p, d.gen_ids, len(d.gen_ids))
+    shed = table(m.shed, d.load_ids, len(d.load_ids))
+    S = len(d.sto_ids)
+    ch, dis, soc = (table(v, d.sto_ids, S) for v in (m.charge, m.discharge, m.soc))
+    # flows from the injections (DC PTDF or angles)
+    nb = len(d.bus_ids)
+    inj = np.zeros((nb, T))
+    np.add.at(inj, d.gen_bus, gen.to_numpy().T)
+    np.add.at(inj, d.sto_bus, (dis - ch).to_numpy().T)
+    np.add.at(inj, d.load_bus, (shed.to_numpy().T - d.demand))
+    if dm.options.network == "angle":
+        th = h.values_of(m.theta[b, t] for b in range(nb) for t in range(T)).reshape(nb, T)
+        flows = d.branch_b[:, None] * (th[d.branch_f] - th[d.branch_t])
+    else:
+        ptdf = d.ptdf if d.ptdf is not None else np.zeros((len(d.branch_ids), nb))
+        flows = ptdf @ inj
+    # nodal prices from duals
+    if dm.options.network == "angle":
+        rows = [h.rows_of(m.nodal_balance[b, t]) for b in range(nb) for t in range(T)]
+        price = np.array([h.row_duals[r].sum() for r in rows]).reshape(nb, T)
+    else:
+        lam = np.array([h.row_duals[h.rows_of(m.balance[t])].sum() for t in range(T)])
+        price = np.repeat(lam[None, :], nb, axis=0)
+        if hasattr(m, "flow_limit"):
+            mu = np.zeros((len(d.branch_ids), T))
+            for (k, t) in m.flow_limit:
+                mu[k, t] = h.row_duals[h.rows_of(m.flow_limit[k, t])].sum()
+            price = price + d.ptdf.T @ mu
+    hours = d.hours[None, :]
+    energy_cost = float((d.cost * gen.to_numpy().T * hours).sum())
+    shed_cost = float((dm.options.voll or 0.0) * (shed.to_numpy().T * hours).sum())
+    return DispatchSolution(
+        status=status, objective=status.objective, generation=gen,
+        curtailment=pd.DataFrame((d.p_max - gen.to_numpy().T).T.clip(min=0), index=idx, columns=d.gen_ids),
+        shed=shed, storage_charge=ch, storage_discharge=dis, state_of_charge=soc,
+        flows=pd.DataFrame(flows.T, index=idx, columns=d.branch_ids),
+        nodal_price=pd.DataFrame(price.T, index=idx, columns=d.bus_ids),
+        cost_breakdown={"generation": energy_cost, "shedding": shed_cost},
+        timings={**dm.timings, **h.timings, **status.timings},
+    )

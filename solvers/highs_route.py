@@ -1,0 +1,132 @@
+"""The one HiGHS route: a Pyomo model handed to ``highspy`` through Pyomo's standard-form compiler.
+
+One ``passModel`` call instead of building the model row by row through a solver interface;
+the :class:`HighsModel` keeps the HiGHS instance, so bounds and costs can be changed in place and the
+model re-solved from its last basis (persistent route for rolling horizons and scenario sweeps).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+__all__ = ["HighsModel", "SolveStatus"]
+
+
+@dataclass
+class SolveStatus:
+    """How a solve ended: ``status`` (HiGHS model status text), ``optimal``, ``objective``, timings (s)."""
+
+    status: str
+    optimal: bool
+    objective: float
+    iterations: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class HighsModel:
+    """A linear Pyomo model compiled once into a HiGHS instance.
+
+    ``column(var)`` / ``row(con)`` give a component's position; after :meth:`solve`, ``x`` holds the
+    primal values (column order) and ``row_dual(con)`` the duals of a constraint (HiGHS sign
+    convention: the change of the objective per unit increase of the row's bound).
+    """
+
+    def __init__(self, model: pyo.ConcreteModel, *, time_limit_s: float | None = None, threads: int = 1,
+                 output: bool = False):
+        t0 = time.perf_counter()
+        repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+        t1 = time.perf_counter()
+        self.columns = repn.columns
+        self._col = {id(v): i for i, v in enumerate(repn.columns)}
+        self._rows: dict[int, list[int]] = {}
+        for i, r in enumerate(repn.rows):
+            self._rows.setdefault(id(r.constraint), []).append(i)
+        n, m = len(repn.columns), len(repn.rows)
+        a = repn.A.tocsc()
+        lower = np.array([-np.inf if v.lb is None else v.lb for v in repn.columns], float)
+        upper = np.array([np.inf if v.ub is None else v.ub for v in repn.columns], float)
+        bound = np.array([r.bound_type for r in repn.rows], int)
+        rhs = np.asarray(repn.rhs, float)
+        row_lo = np.where(bound <= 0, rhs, -np.inf)  # -1: row >= rhs, 0: row == rhs
+        row_hi = np.where(bound >= 0, rhs, np.inf)   # 1: row <= rhs
+        obj = model.component_data_objects(pyo.Objective, active=True)
+        self.sense = next(iter(obj)).sense
+        c = np.asarray(repn.c.toarray()).ravel() if repn.c.shape[0] else np.zeros(n)
+        self.offset = float(repn.c_offset[0]) if len(repn.c_offset) else 0.0
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", bool(output))
+        h.setOptionValue("threads", int(threads))
+        if time_limit_s is not None:
+            h.setOptionValue("time_limit", float(time_limit_s))
+        lp = highspy.HighsLp()
+        lp.num_col_ = n
+        lp.num_row_ = m
+        lp.col_cost_ = c if self.sense == pyo.minimize else -c
+        lp.col_lower_ = lower
+        lp.col_upper_ = upper
+        lp.row_lower_ = row_lo
+        lp.row_upper_ = row_hi
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data.astype(float)
+        lp.offset_ = self.offset if self.sense == pyo.minimize else -self.offset
+        h.passModel(lp)
+        self.highs = h
+        self.x = np.full(n, np.nan)
+        self.row_duals = np.full(m, np.nan)
+        self.timings = {"compile_s": t1 - t0, "pass_s": time.perf_counter() - t1}
+
+    def column(self, var) -> int:
+        return self._col[id(var)]
+
+    def columns_of(self, vars_) -> np.ndarray:
+        """Column positions of an iterable of variables (e.g. ``model.p.values()``)."""
+        return np.fromiter((self._col[id(v)] for v in vars_), dtype=np.int64)
+
+    def values_of(self, vars_) -> np.ndarray:
+        """Solution values of an iterable of variables (a fixed variable, which the compiler eliminates,
+        gives its fixed value)."""
+        return np.fromiter((self.x[self._col[id(v)]] if id(v) in self._col else v.value for v in vars_), dtype=float)
+
+    def rows_of(self, con) -> list[int]:
+        """Row positions of a constraint (two for a ranged constraint)."""
+        return self._rows.get(id(con), [])
+
+    def solve(self) -> SolveStatus:
+        t0 = time.perf_counter()
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        text = self.highs.modelStatusToString(status)
+        optimal = status == highspy.HighsModelStatus.kOptimal
+        info = self.highs.getInfo()
+        if optimal:
+            sol = self.highs.getSolution()
+            self.x = np.asarray(sol.col_value)
+            duals = np.asarray(sol.row_dual)
+            self.row_duals = duals if self.sense == pyo.minimize else -duals
+        obj = info.objective_function_value if self.sense == pyo.minimize else -info.objective_function_value
+        return SolveStatus(status=text, optimal=optimal, objective=float(obj) if optimal else float("nan"),
+                           iterations=int(info.simplex_iteration_count + info.ipm_iteration_count),
+                           timings={"solve_s": time.perf_counter() - t0})
+
+    def set_col_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Change variable bounds in place (keeps the basis for a warm re-solve)."""
+        cols = np.asarray(cols, np.int32)
+        self.highs.changeColsBounds(len(cols), cols, np.asarray(lower, float), np.asarray(upper, float))
+
+    def set_costs(self, cols: np.ndarray, costs: np.ndarray) -> None:
+        """Change objective coefficients in place."""
+        cols = np.asarray(cols, np.int32)
+        c = np.asarray(costs, float)
+        self.highs.changeColsCost(len(cols), cols, c if self.sense == pyo.minimize else -c)
+
+    def set_row_bounds(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        rows = np.asarray(rows, np.int32)
+        self.highs.changeRowsBounds(len(rows), rows, np.asarray(lower, float), np.asarray(upper, float))
