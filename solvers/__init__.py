@@ -10,8 +10,9 @@ from .dispatch import (
     DispatchSolution,
     build_dispatch_model,
     solve_dispatch,
+    update_dispatch,
 )
 from .highs_route import HighsModel, SolveStatus
 
-__all__ = ["build_dispatch_model", "solve_dispatch", "DispatchOptions", "DispatchModel", "DispatchSolution",
-           "DispatchInputError", "HighsModel", "SolveStatus"]
+__all__ = ["build_dispatch_model", "solve_dispatch", "update_dispatch", "DispatchOptions", "DispatchModel",
+           "DispatchSolution", "DispatchInputError", "HighsModel", "SolveStatus"]

@@ -53,7 +53,7 @@ from twin.energy.sensitivity import DCSensitivity
 from .highs_route import HighsModel, SolveStatus
 
 __all__ = ["DispatchOptions", "DispatchData", "DispatchModel", "DispatchSolution", "build_dispatch_model",
-           "solve_dispatch", "DispatchInputError"]
+           "solve_dispatch", "update_dispatch", "DispatchInputError"]
 
 
 class DispatchInputError(ValueError):
@@ -98,6 +98,7 @@ class DispatchData:
     bus_ids: pd.Index
     gen_ids: pd.Index
     gen_bus: np.ndarray
+    p_nom: np.ndarray  # (G,) MW, p_max_mw
     p_max: np.ndarray  # (G, T) MW (availability applied)
     p_min: np.ndarray  # (G, T)
     cost: np.ndarray  # (G, T) per MWh
@@ -211,8 +212,8 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
     if opts.network == "ptdf":
         ptdf = DCSensitivity(cg).ptdf_rows()
     return DispatchData(
-        snapshots=snaps, hours=hours, bus_ids=bus_ids, gen_ids=gen_ids, gen_bus=bpos(gens["bus"]), p_max=p_max,
-        p_min=p_min, cost=cost, load_ids=loads.index, load_bus=bpos(loads["bus"]), demand=demand,
+        snapshots=snaps, hours=hours, bus_ids=bus_ids, gen_ids=gen_ids, gen_bus=bpos(gens["bus"]), p_nom=pmax,
+        p_max=p_max, p_min=p_min, cost=cost, load_ids=loads.index, load_bus=bpos(loads["bus"]), demand=demand,
         sto_ids=sto.index, sto_bus=bpos(sto["bus"]), sto_p=sto["p_max_mw"].to_numpy(float),
         sto_e=sto["e_max_mwh"].to_numpy(float), sto_soc0=soc0, sto_eta_c=sto["eta_charge"].to_numpy(float),
         sto_eta_d=sto["eta_discharge"].to_numpy(float), sto_loss=sto["standing_loss"].to_numpy(float),
@@ -330,7 +331,8 @@ def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: Dis
     f, tt, bb = d.branch_f, d.branch_t, d.branch_b
     nl = len(f)
     # nodal balance: Σ injections at b − Σ_k∈out B_k(θ_f − θ_t) + Σ_k∈in B_k(θ_f − θ_t) = load_b
-    inc = sp.csr_matrix((np.r_[bb, -bb], (np.r_[f, tt], np.r_[np.arange(nl), np.arange(nl)])), shape=(nb, nl))
+    ones = np.ones(nl)
+    inc = sp.csr_matrix((np.r_[ones, -ones], (np.r_[f, tt], np.r_[np.arange(nl), np.arange(nl)])), shape=(nb, nl))
     bflow = sp.csr_matrix((np.r_[bb, -bb], (np.r_[np.arange(nl), np.arange(nl)], np.r_[f, tt])), shape=(nl, nb))
     bbus = (inc @ bflow).tocsr()  # MW per rad
     index, lo, mats, allcols = [], [], [], []
@@ -394,6 +396,66 @@ def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> 
         declare_balance_and_network(m, d, opts)
         declare_objective(m, d, opts)
     return DispatchModel(d, opts, m, {"prepare_s": t1 - t0, "build_s": time.perf_counter() - t1})
+
+
+def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_max_pu: pd.DataFrame | None = None,
+                    marginal_cost: pd.DataFrame | None = None) -> None:
+    """Change demand (MW), availability (fraction of p_max_mw) or costs (per MWh) of a solved model in place.
+
+    The HiGHS instance keeps its basis, so the next :func:`solve_dispatch` is a warm re-solve; nothing is
+    rebuilt.  Frames: rows = the model's snapshots, columns = some load / generator ids."""
+    if dm.highs is None:
+        raise DispatchInputError("update_dispatch needs a model solved once (solve_dispatch(model))")
+    d, m, h, T = dm.data, dm.model, dm.highs, dm.data.T
+
+    def block(df: pd.DataFrame, ids: pd.Index, what: str) -> tuple[np.ndarray, np.ndarray]:
+        if not df.index.equals(d.snapshots):
+            raise DispatchInputError(f"{what}: the index is not the model's snapshots")
+        pos = ids.get_indexer(df.columns.astype(str))
+        if (pos < 0).any():
+            raise DispatchInputError(f"{what}: {df.columns[pos < 0][0]!r} is not in the model")
+        vals = df.to_numpy(float).T
+        if not np.isfinite(vals).all():
+            raise DispatchInputError(f"{what}: values must be finite")
+        return pos, vals
+
+    if load is not None:
+        pos, vals = block(load, d.load_ids, "load")
+        d.demand[pos] = vals
+        if dm.options.voll is not None:
+            cols = h.columns_of(m.shed[i, t] for i in pos for t in range(T))
+            h.set_col_bounds(cols, np.zeros(len(cols)), np.maximum(vals, 0).ravel())
+        nb = len(d.bus_ids)
+        load_bus = np.zeros((nb, T))
+        np.add.at(load_bus, d.load_bus, d.demand)
+        if dm.options.network == "angle":
+            rows = np.array([h.rows_of(m.nodal_balance[b, t])[0] for b in range(nb) for t in range(T)])
+            rhs = load_bus.ravel()
+            h.set_row_bounds(rows, rhs, rhs)
+        else:
+            rows = np.array([h.rows_of(m.balance[t])[0] for t in range(T)])
+            total = d.demand.sum(axis=0)
+            h.set_row_bounds(rows, total, total)
+            if hasattr(m, "flow_limit"):
+                keys = list(m.flow_limit.keys())
+                shift = {(k, t): float(d.ptdf[k] @ load_bus[:, t]) for (k, t) in keys}
+                for (k, t) in keys:
+                    lim = d.branch_limit[k]
+                    rws = h.rows_of(m.flow_limit[k, t])
+                    h.set_row_bounds(np.array(rws), np.full(len(rws), -lim + shift[k, t]),
+                                     np.full(len(rws), lim + shift[k, t]))
+    if p_max_pu is not None:
+        pos, vals = block(p_max_pu, d.gen_ids, "p_max_pu")
+        if ((vals < 0) | (vals > 1 + 1e-12)).any():
+            raise DispatchInputError("p_max_pu: values must be in [0, 1]")
+        d.p_max[pos] = d.p_nom[pos, None] * vals
+        cols = h.columns_of(m.p[i, t] for i in pos for t in range(T))
+        h.set_col_bounds(cols, np.minimum(d.p_min[pos], d.p_max[pos]).ravel(), d.p_max[pos].ravel())
+    if marginal_cost is not None:
+        pos, vals = block(marginal_cost, d.gen_ids, "marginal_cost")
+        d.cost[pos] = vals
+        cols = h.columns_of(m.p[i, t] for i in pos for t in range(T))
+        h.set_costs(cols, (vals * d.hours[None, :]).ravel())
 
 
 @dataclass
