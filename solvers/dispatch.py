@@ -102,6 +102,8 @@ class DispatchData:
     p_max: np.ndarray  # (G, T) MW (availability applied)
     p_min: np.ndarray  # (G, T)
     cost: np.ndarray  # (G, T) per MWh
+    quad: np.ndarray  # (G,) quadratic cost coefficient, per MW²h
+    pwl: dict  # generator position -> (n, 2) points (MW, per h) of a convex piecewise-linear cost
     load_ids: pd.Index
     load_bus: np.ndarray
     demand: np.ndarray  # (L, T) MW
@@ -120,6 +122,15 @@ class DispatchData:
     branch_t: np.ndarray
     ref_buses: np.ndarray
     ptdf: np.ndarray | None  # (branches, buses)
+    fixed_bus: np.ndarray  # (B,) MW withdrawn at every snapshot: shunt conductance (Gs at 1 p.u.) and the
+    #                        phase shifters' equivalent bus injections (MATPOWER's Pbusinj)
+    flow_offset: np.ndarray  # (branches,) MW of branch flow from phase shifts (Pfinj), added to b(θf − θt)
+
+    def load_at_buses(self) -> np.ndarray:
+        """(B, T) MW that must be supplied at each bus: loads plus the fixed withdrawals."""
+        out = np.repeat(self.fixed_bus[:, None], self.T, axis=1)
+        np.add.at(out, self.load_bus, self.demand)
+        return out
 
     @property
     def T(self) -> int:
@@ -175,15 +186,32 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
     p_min = np.minimum(pmax[:, None] * minpu, p_max) if (pmin >= 0).all() else np.repeat(pmin[:, None], len(snaps), 1)
     # costs: marginal_cost series, else the linear term of the polynomial cost
     lin = np.full(len(gen_ids), np.nan)
+    quad = np.zeros(len(gen_ids))
+    pwl: dict[int, np.ndarray] = {}
     gc_tab = grid.generator_cost
+    overridden = set(grid.series["generator.marginal_cost"].columns) if "generator.marginal_cost" in grid.series \
+        else set()
     for i, g in enumerate(gen_ids):
-        if g in gc_tab.index:
-            row = gc_tab.loc[g]
-            coeffs = tuple(row["coefficients"])
-            if int(row["model"]) == 2:
-                lin[i] = coeffs[-2] if len(coeffs) >= 2 else 0.0
-            else:  # piecewise linear: slope of the first segment (a full pwl cost is not modelled yet)
-                raise DispatchInputError(f"generator {g!r}: piecewise-linear costs (model 1) are not supported yet")
+        if g not in gc_tab.index or g in overridden:
+            continue
+        row = gc_tab.loc[g]
+        coeffs = np.asarray(tuple(row["coefficients"]), float)
+        if int(row["model"]) == 2:  # polynomial (c_n … c_1, c_0): linear and quadratic terms used
+            if len(coeffs) > 3 and np.any(coeffs[:-3] != 0):
+                raise DispatchInputError(f"generator {g!r}: polynomial cost of degree {len(coeffs) - 1}; "
+                                         "only up to quadratic costs can be dispatched")
+            lin[i] = coeffs[-2] if len(coeffs) >= 2 else 0.0
+            quad[i] = coeffs[-3] if len(coeffs) >= 3 else 0.0
+            if quad[i] < 0:
+                raise DispatchInputError(f"generator {g!r}: negative quadratic cost {quad[i]!r} (not convex)")
+        else:  # piecewise linear through (p_k, cost_k) points, $/h
+            pts = coeffs.reshape(-1, 2)
+            slopes = np.diff(pts[:, 1]) / np.diff(pts[:, 0])
+            if len(pts) < 2 or np.any(np.diff(pts[:, 0]) <= 0) or np.any(np.diff(slopes) < -1e-12):
+                raise DispatchInputError(f"generator {g!r}: a piecewise-linear cost needs increasing powers and "
+                                         "non-decreasing slopes (a convex cost)")
+            pwl[i] = pts
+            lin[i] = 0.0
     cost = _series(grid, "generator.marginal_cost", gen_ids, lin)
     missing = np.isnan(cost).any(axis=1)
     if missing.any():
@@ -208,17 +236,19 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
     b = np.where(on, cg.base_mva / (cg.x * ratio), 0.0)
     limit = np.where(np.isnan(cg.rate_a) | (cg.rate_a <= 0), np.inf, cg.rate_a)
     limit = np.where(on, limit, np.inf)
-    ptdf = None
-    if opts.network == "ptdf":
-        ptdf = DCSensitivity(cg).ptdf_rows()
+    sens = DCSensitivity(cg)
+    ptdf = sens.ptdf_rows() if opts.network == "ptdf" else None
+    fixed_bus = (cg.ysh.real + sens.pbusinj) * cg.base_mva
     return DispatchData(
         snapshots=snaps, hours=hours, bus_ids=bus_ids, gen_ids=gen_ids, gen_bus=bpos(gens["bus"]), p_nom=pmax,
-        p_max=p_max, p_min=p_min, cost=cost, load_ids=loads.index, load_bus=bpos(loads["bus"]), demand=demand,
+        p_max=p_max, p_min=p_min, cost=cost, quad=quad, pwl=pwl, load_ids=loads.index, load_bus=bpos(loads["bus"]),
+        demand=demand,
         sto_ids=sto.index, sto_bus=bpos(sto["bus"]), sto_p=sto["p_max_mw"].to_numpy(float),
         sto_e=sto["e_max_mwh"].to_numpy(float), sto_soc0=soc0, sto_eta_c=sto["eta_charge"].to_numpy(float),
         sto_eta_d=sto["eta_discharge"].to_numpy(float), sto_loss=sto["standing_loss"].to_numpy(float),
         branch_ids=cg.branch_ids, branch_limit=limit, branch_b=b, branch_f=cg.f, branch_t=cg.t,
-        ref_buses=np.flatnonzero(cg.bus_type == 3), ptdf=ptdf,
+        ref_buses=np.flatnonzero(cg.bus_type == 3), ptdf=ptdf, fixed_bus=fixed_bus,
+        flow_offset=np.where(on, sens.pfinj * cg.base_mva, 0.0),
     )
 
 
@@ -293,9 +323,8 @@ def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: Dis
     """System balance (``m.balance``) and the network: PTDF flow limits (``m.flow_limit``), or angles with
     nodal balances and branch limits (``m.nodal_balance``, ``m.branch_limit``)."""
     T, nb = d.T, len(d.bus_ids)
-    total = d.demand.sum(axis=0)
-    load_bus = np.zeros((nb, T))
-    np.add.at(load_bus, d.load_bus, d.demand)
+    load_bus = d.load_at_buses()
+    total = load_bus.sum(axis=0)
     if opts.network in ("ptdf", "copper"):
         cols_all = []
         for t in range(T):
@@ -311,7 +340,7 @@ def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: Dis
                 for t in range(T):
                     cols, bus, sign = _injection_columns(m, d, t)
                     coef = ptdf[:, bus] * sign  # (K, n_cols)
-                    shift = ptdf @ load_bus[:, t]
+                    shift = ptdf @ load_bus[:, t] - d.flow_offset[lim]  # flow = PTDF·inj + offset
                     mats.append(sp.csr_matrix(np.where(np.abs(coef) > 1e-12, coef, 0.0)))
                     lo.append(-d.branch_limit[lim] + shift)
                     hi.append(d.branch_limit[lim] + shift)
@@ -341,7 +370,7 @@ def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: Dis
         inj = sp.csr_matrix((sign, (bus, np.arange(len(cols)))), shape=(nb, len(cols)))
         mats.append(sp.hstack([inj, -bbus]).tocsr())
         allcols.append(cols + [m.theta[b, t] for b in range(nb)])
-        lo.append(load_bus[:, t])
+        lo.append(load_bus[:, t] + inc @ d.flow_offset)
         index += [(b, t) for b in range(nb)]
     mat = sp.block_diag(mats, format="csr")
     flat = [c for cols in allcols for c in cols]
@@ -355,18 +384,43 @@ def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: Dis
             flat = [m.theta[b, t] for t in range(T) for b in range(nb)]
             index = [(int(k), t) for t in range(T) for k in lim]
             cap = np.tile(d.branch_limit[lim], T)
-            _rows(m, "branch_limit", mat, flat, -cap, cap, index)
+            off = np.tile(d.flow_offset[lim], T)
+            _rows(m, "branch_limit", mat, flat, -cap - off, cap - off, index)
+
+
+def declare_costs(m: pyo.ConcreteModel, d: DispatchData) -> None:
+    """Piecewise-linear costs as epigraphs: z_gt ≥ C_k + s_k (p_gt − P_k) for every segment k
+    (``m.pwl_cost``, ``m.pwl_segment``); their total enters the objective."""
+    gens = sorted(d.pwl)
+    T = d.T
+    m.pwl_cost = pyo.Var(gens, range(T))
+
+    def seg_rule(_m, g, t, k):
+        pts = d.pwl[g]
+        slope = (pts[k + 1, 1] - pts[k, 1]) / (pts[k + 1, 0] - pts[k, 0])
+        return m.pwl_cost[g, t] >= float(pts[k, 1]) + float(slope) * (m.p[g, t] - float(pts[k, 0]))
+
+    index = [(g, t, k) for g in gens for t in range(T) for k in range(len(d.pwl[g]) - 1)]
+    m.pwl_segment = pyo.Constraint(index, rule=seg_rule)
 
 
 def declare_objective(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptions) -> None:
-    """min Σ_t Δ_t (Σ_g c_gt p_gt + VOLL Σ_l r_lt)."""
+    """min Σ_t Δ_t (Σ_g c_gt p_gt + Σ_g z_gt + VOLL Σ_l r_lt) + Σ_t Δ_t Σ_g q_g p_gt² (the quadratic part is
+    handed to HiGHS as a diagonal Hessian, see :func:`quadratic_terms`)."""
     G, L, T = len(d.gen_ids), len(d.load_ids), d.T
     coefs = [float(d.hours[t] * d.cost[g, t]) for g in range(G) for t in range(T)]
     vars_ = [m.p[g, t] for g in range(G) for t in range(T)]
+    coefs += [float(d.hours[t]) for g in sorted(d.pwl) for t in range(T)]
+    vars_ += [m.pwl_cost[g, t] for g in sorted(d.pwl) for t in range(T)]
     if opts.voll is not None:
         coefs += [float(d.hours[t] * opts.voll) for _l in range(L) for t in range(T)]
         vars_ += [m.shed[j, t] for j in range(L) for t in range(T)]
     m.objective = pyo.Objective(expr=LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=vars_))
+
+
+def quadratic_terms(m: pyo.ConcreteModel, d: DispatchData) -> list[tuple[Any, float]]:
+    """(variable, coefficient) of the objective's quadratic part Σ Δ_t q_g p_gt²."""
+    return [(m.p[g, t], float(d.hours[t] * d.quad[g])) for g in np.flatnonzero(d.quad > 0) for t in range(d.T)]
 
 
 @dataclass
@@ -394,6 +448,7 @@ def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> 
         declare_shedding(m, d, opts.voll is not None)
         declare_storage(m, d, opts.cyclic_storage)
         declare_balance_and_network(m, d, opts)
+        declare_costs(m, d)
         declare_objective(m, d, opts)
     return DispatchModel(d, opts, m, {"prepare_s": t1 - t0, "build_s": time.perf_counter() - t1})
 
@@ -426,19 +481,21 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
             cols = h.columns_of(m.shed[i, t] for i in pos for t in range(T))
             h.set_col_bounds(cols, np.zeros(len(cols)), np.maximum(vals, 0).ravel())
         nb = len(d.bus_ids)
-        load_bus = np.zeros((nb, T))
-        np.add.at(load_bus, d.load_bus, d.demand)
+        load_bus = d.load_at_buses()
         if dm.options.network == "angle":
+            f, tt, nl = d.branch_f, d.branch_t, len(d.branch_f)
+            inc = sp.csr_matrix((np.r_[np.ones(nl), -np.ones(nl)], (np.r_[f, tt], np.r_[np.arange(nl), np.arange(nl)])),
+                                shape=(nb, nl))
             rows = np.array([h.rows_of(m.nodal_balance[b, t])[0] for b in range(nb) for t in range(T)])
-            rhs = load_bus.ravel()
+            rhs = (load_bus + (inc @ d.flow_offset)[:, None]).ravel()
             h.set_row_bounds(rows, rhs, rhs)
         else:
             rows = np.array([h.rows_of(m.balance[t])[0] for t in range(T)])
-            total = d.demand.sum(axis=0)
+            total = load_bus.sum(axis=0)
             h.set_row_bounds(rows, total, total)
             if hasattr(m, "flow_limit"):
                 keys = list(m.flow_limit.keys())
-                shift = {(k, t): float(d.ptdf[k] @ load_bus[:, t]) for (k, t) in keys}
+                shift = {(k, t): float(d.ptdf[k] @ load_bus[:, t] - d.flow_offset[k]) for (k, t) in keys}
                 for (k, t) in keys:
                     lim = d.branch_limit[k]
                     rws = h.rows_of(m.flow_limit[k, t])
@@ -484,7 +541,8 @@ def solve_dispatch(grid_or_model: Grid | DispatchModel, options: DispatchOptions
     """Build (if given a grid) and solve the dispatch with HiGHS; return the solution tables."""
     dm = grid_or_model if isinstance(grid_or_model, DispatchModel) else build_dispatch_model(grid_or_model, options)
     if dm.highs is None:
-        dm.highs = HighsModel(dm.model, threads=dm.options.threads, time_limit_s=dm.options.time_limit_s)
+        dm.highs = HighsModel(dm.model, threads=dm.options.threads, time_limit_s=dm.options.time_limit_s,
+                              quadratic=quadratic_terms(dm.model, dm.data))
     status = dm.highs.solve()
     if not status.optimal:
         raise DispatchInputError(f"the dispatch is {status.status.lower()}: " + _diagnose(dm))
@@ -521,13 +579,15 @@ def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
     inj = np.zeros((nb, T))
     np.add.at(inj, d.gen_bus, gen.to_numpy().T)
     np.add.at(inj, d.sto_bus, (dis - ch).to_numpy().T)
-    np.add.at(inj, d.load_bus, (shed.to_numpy().T - d.demand))
+    np.add.at(inj, d.load_bus, shed.to_numpy().T)
+    inj -= d.load_at_buses()
     if dm.options.network == "angle":
         th = h.values_of(m.theta[b, t] for b in range(nb) for t in range(T)).reshape(nb, T)
-        flows = d.branch_b[:, None] * (th[d.branch_f] - th[d.branch_t])
+        flows = d.branch_b[:, None] * (th[d.branch_f] - th[d.branch_t]) + d.flow_offset[:, None]
+    elif d.ptdf is not None:
+        flows = d.ptdf @ inj + d.flow_offset[:, None]
     else:
-        ptdf = d.ptdf if d.ptdf is not None else np.zeros((len(d.branch_ids), nb))
-        flows = ptdf @ inj
+        flows = np.full((len(d.branch_ids), T), np.nan)  # copper plate: no network
     # nodal prices from duals
     if dm.options.network == "angle":
         rows = [h.rows_of(m.nodal_balance[b, t]) for b in range(nb) for t in range(T)]
@@ -541,7 +601,10 @@ def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
                 mu[k, t] = h.row_duals[h.rows_of(m.flow_limit[k, t])].sum()
             price = price + d.ptdf.T @ mu
     hours = d.hours[None, :]
-    energy_cost = float((d.cost * gen.to_numpy().T * hours).sum())
+    pg = gen.to_numpy().T
+    energy_cost = float((d.cost * pg * hours).sum() + (d.quad[:, None] * pg**2 * hours).sum())
+    if d.pwl:
+        energy_cost += float(sum(h.values_of(m.pwl_cost[g, t] for t in range(T)) @ d.hours for g in d.pwl))
     shed_cost = float((dm.options.voll or 0.0) * (shed.to_numpy().T * hours).sum())
     return DispatchSolution(
         status=status, objective=status.objective, generation=gen,

@@ -1,5 +1,7 @@
 """The one HiGHS route: a Pyomo model handed to ``highspy`` through Pyomo's standard-form compiler.
 
+Linear models (and a diagonal quadratic objective passed alongside: a convex QP).
+
 One ``passModel`` call instead of building the model row by row through a solver interface;
 the :class:`HighsModel` keeps the HiGHS instance, so bounds and costs can be changed in place and the
 model re-solved from its last basis (persistent route for rolling horizons and scenario sweeps).
@@ -38,7 +40,7 @@ class HighsModel:
     """
 
     def __init__(self, model: pyo.ConcreteModel, *, time_limit_s: float | None = None, threads: int = 1,
-                 output: bool = False):
+                 output: bool = False, quadratic: list | None = None):
         t0 = time.perf_counter()
         repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
         t1 = time.perf_counter()
@@ -78,6 +80,20 @@ class HighsModel:
         lp.a_matrix_.value_ = a.data.astype(float)
         lp.offset_ = self.offset if self.sense == pyo.minimize else -self.offset
         h.passModel(lp)
+        if quadratic:  # objective + Σ q_j x_j²: HiGHS takes ½ xᵀQx with Q diagonal = 2 q
+            diag = np.zeros(n)
+            for var, q in quadratic:
+                diag[self._col[id(var)]] += 2.0 * q if self.sense == pyo.minimize else -2.0 * q
+            cols = np.flatnonzero(diag)
+            hess = highspy.HighsHessian()
+            hess.dim_ = n
+            hess.format_ = highspy.HessianFormat.kTriangular
+            start = np.zeros(n + 1, dtype=np.int32)
+            start[cols + 1] = 1
+            hess.start_ = np.cumsum(start).astype(np.int32)
+            hess.index_ = cols.astype(np.int32)
+            hess.value_ = diag[cols]
+            h.passHessian(hess)
         self.highs = h
         self.x = np.full(n, np.nan)
         self.row_duals = np.full(m, np.nan)
