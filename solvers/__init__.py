@@ -13,6 +13,7 @@ from .dispatch import (
     update_dispatch,
 )
 from .highs_route import HighsModel, SolveStatus
+from .rolling import rolling_dispatch
 
 __all__ = ["build_dispatch_model", "solve_dispatch", "update_dispatch", "DispatchOptions", "DispatchModel",
-           "DispatchSolution", "DispatchInputError", "HighsModel", "SolveStatus"]
+           "DispatchSolution", "DispatchInputError", "HighsModel", "SolveStatus", "rolling_dispatch"]

@@ -65,13 +65,15 @@ class DispatchOptions:
     """Options of the dispatch model.
 
     ``network``: ``"ptdf"``, ``"angle"`` or ``"copper"``; ``voll``: value of lost load per MWh
-    (``None`` forbids shedding); ``cyclic_storage``: end state of charge = start; ``line_limits``;
+    (``None`` forbids shedding); ``cyclic_storage``: end state of charge = start; otherwise the start
+    is ``soc_init`` and, with ``end_soc_at_least_start``, the end may not be below it; ``line_limits``;
     ``threads`` and ``time_limit_s`` for HiGHS.
     """
 
     network: str = "ptdf"
     voll: float | None = 10000.0
     cyclic_storage: bool = True
+    end_soc_at_least_start: bool = False
     line_limits: bool = True
     threads: int = 1
     time_limit_s: float | None = None
@@ -288,7 +290,7 @@ def declare_shedding(m: pyo.ConcreteModel, d: DispatchData, allowed: bool) -> No
                      bounds=lambda _m, j, t: (0.0, max(d.demand[j, t], 0.0) if allowed else 0.0))
 
 
-def declare_storage(m: pyo.ConcreteModel, d: DispatchData, cyclic: bool) -> None:
+def declare_storage(m: pyo.ConcreteModel, d: DispatchData, cyclic: bool, end_floor: bool = False) -> None:
     """h_st, u_st, e_st and the state-of-charge balance (``m.soc_balance``); see the module docstring."""
     S, T = len(d.sto_ids), d.T
     m.charge = pyo.Var(range(S), range(T), bounds=lambda _m, s, t: (0.0, d.sto_p[s]))
@@ -306,6 +308,8 @@ def declare_storage(m: pyo.ConcreteModel, d: DispatchData, cyclic: bool) -> None
         return m.soc[s, 0] == keep * d.sto_soc0[s] * d.sto_e[s] + flow
 
     m.soc_balance = pyo.Constraint(range(S), range(T), rule=soc_rule)
+    if end_floor and not cyclic:
+        m.soc_end = pyo.Constraint(range(S), rule=lambda _m, s: m.soc[s, T - 1] >= float(d.sto_soc0[s] * d.sto_e[s]))
 
 
 def _injection_columns(m: pyo.ConcreteModel, d: DispatchData, t: int) -> tuple[list, np.ndarray, np.ndarray]:
@@ -446,7 +450,7 @@ def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> 
     with _no_gc():
         declare_generation(m, d)
         declare_shedding(m, d, opts.voll is not None)
-        declare_storage(m, d, opts.cyclic_storage)
+        declare_storage(m, d, opts.cyclic_storage, opts.end_soc_at_least_start)
         declare_balance_and_network(m, d, opts)
         declare_costs(m, d)
         declare_objective(m, d, opts)
@@ -454,7 +458,7 @@ def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> 
 
 
 def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_max_pu: pd.DataFrame | None = None,
-                    marginal_cost: pd.DataFrame | None = None) -> None:
+                    marginal_cost: pd.DataFrame | None = None, soc_init: pd.Series | None = None) -> None:
     """Change demand (MW), availability (fraction of p_max_mw) or costs (per MWh) of a solved model in place.
 
     The HiGHS instance keeps its basis, so the next :func:`solve_dispatch` is a warm re-solve; nothing is
@@ -508,6 +512,21 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
         d.p_max[pos] = d.p_nom[pos, None] * vals
         cols = h.columns_of(m.p[i, t] for i in pos for t in range(T))
         h.set_col_bounds(cols, np.minimum(d.p_min[pos], d.p_max[pos]).ravel(), d.p_max[pos].ravel())
+    if soc_init is not None:  # state of charge at the start (fraction of e_max_mwh), non-cyclic models
+        if dm.options.cyclic_storage:
+            raise DispatchInputError("soc_init can only be changed in a model built with cyclic_storage=False")
+        pos = d.sto_ids.get_indexer(soc_init.index.astype(str))
+        if (pos < 0).any():
+            raise DispatchInputError(f"soc_init: {soc_init.index[pos < 0][0]!r} is not a storage unit of the model")
+        d.sto_soc0[pos] = soc_init.to_numpy(float)
+        for s_, frac in zip(pos, soc_init.to_numpy(float)):
+            keep = (1.0 - d.sto_loss[s_]) ** d.hours[0]
+            rhs = keep * frac * d.sto_e[s_]
+            rows = np.array(h.rows_of(m.soc_balance[s_, 0]))
+            h.set_row_bounds(rows, np.full(len(rows), rhs), np.full(len(rows), rhs))
+            if hasattr(m, "soc_end"):
+                rows = np.array(h.rows_of(m.soc_end[s_]))
+                h.set_row_bounds(rows, np.full(len(rows), frac * d.sto_e[s_]), np.full(len(rows), np.inf))
     if marginal_cost is not None:
         pos, vals = block(marginal_cost, d.gen_ids, "marginal_cost")
         d.cost[pos] = vals
@@ -531,6 +550,7 @@ class DispatchSolution:
     nodal_price: pd.DataFrame
     cost_breakdown: dict[str, float]
     timings: dict[str, float]
+    hourly_cost: pd.Series | None = None  # objective per snapshot (generation + shedding)
 
     def summary(self) -> dict[str, Any]:
         return {"status": self.status.status, "objective": self.objective, **self.cost_breakdown,
@@ -602,10 +622,11 @@ def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
             price = price + d.ptdf.T @ mu
     hours = d.hours[None, :]
     pg = gen.to_numpy().T
-    energy_cost = float((d.cost * pg * hours).sum() + (d.quad[:, None] * pg**2 * hours).sum())
-    if d.pwl:
-        energy_cost += float(sum(h.values_of(m.pwl_cost[g, t] for t in range(T)) @ d.hours for g in d.pwl))
-    shed_cost = float((dm.options.voll or 0.0) * (shed.to_numpy().T * hours).sum())
+    gen_cost_t = (d.cost * pg * hours).sum(axis=0) + (d.quad[:, None] * pg**2 * hours).sum(axis=0)
+    for g in d.pwl:
+        gen_cost_t = gen_cost_t + h.values_of(m.pwl_cost[g, t] for t in range(T)) * d.hours
+    shed_cost_t = (dm.options.voll or 0.0) * (shed.to_numpy().T * hours).sum(axis=0)
+    energy_cost, shed_cost = float(gen_cost_t.sum()), float(shed_cost_t.sum())
     return DispatchSolution(
         status=status, objective=status.objective, generation=gen,
         curtailment=pd.DataFrame((d.p_max - gen.to_numpy().T).T.clip(min=0), index=idx, columns=d.gen_ids),
@@ -614,4 +635,5 @@ def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
         nodal_price=pd.DataFrame(price.T, index=idx, columns=d.bus_ids),
         cost_breakdown={"generation": energy_cost, "shedding": shed_cost},
         timings={**dm.timings, **h.timings, **status.timings},
+        hourly_cost=pd.Series(gen_cost_t + shed_cost_t, index=idx, name="cost"),
     )
