@@ -15,6 +15,9 @@ e_st          ``m.soc[s, t]``         stored energy (MWh), 0 ≤ e_st ≤ E_s
 η⁺, η⁻, σ                             charge / discharge efficiency, standing loss per hour
 PTDF_kb                               DC power transfer distribution factor of branch k for bus b
 F_k                                   branch limit (MW) = rate_a
+u_gt, v_gt,   ``m.on``, ``m.start``,  commitment, start-up, shut-down (binary) of committable units
+w_gt          ``m.stop``
+RU_g, RD_g                            ramp limits (MW/h); UT_g, DT_g minimum up / down times (h)
 ============  ======================  =================================================================
 
 Objective: min Σ_t Δ_t (Σ_g c_gt p_gt + VOLL Σ_l r_lt).
@@ -28,7 +31,13 @@ inj_bt the net injection at bus b.  ``network="angle"``: bus angles θ (``m.thet
 Storage (``m.soc_balance[s, t]``): e_st = (1 − σ)^Δ_t e_s,t−1 + Δ_t (η⁺ h_st − u_st / η⁻), with
 e_s,−1 = soc_init · E_s, or e_s,T−1 when ``cyclic_storage``.
 
-Nodal prices are the balance duals (per MWh): with PTDF, λ_bt = λ_t + Σ_k μ_kt PTDF_kb.
+Unit commitment (``unit_commitment=True``, committable units only): p̲_g u_gt ≤ p_gt ≤ p̄_gt u_gt,
+u_gt − u_g,t−1 = v_gt − w_gt, Σ_{τ∈(t−UT_g, t]} v_gτ ≤ u_gt, Σ_{τ∈(t−DT_g, t]} w_gτ ≤ 1 − u_gt, start-up and
+shut-down costs from ``generator_cost``.  Ramping: p_gt − p_g,t−1 ≤ RU_g Δ_t u_g,t−1 + max(p̲_g, RU_g Δ_t) v_gt
+and p_g,t−1 − p_gt ≤ RD_g Δ_t u_gt + max(p̲_g, RD_g Δ_t) w_gt (u = 1, v = w = 0 for other units).
+
+Nodal prices are the balance duals (per MWh): with PTDF, λ_bt = λ_t + Σ_k μ_kt PTDF_kb; after a unit
+commitment they are those of the LP with the commitment fixed.
 """
 
 from __future__ import annotations
@@ -67,7 +76,8 @@ class DispatchOptions:
     ``network``: ``"ptdf"``, ``"angle"`` or ``"copper"``; ``voll``: value of lost load per MWh
     (``None`` forbids shedding); ``cyclic_storage``: end state of charge = start; otherwise the start
     is ``soc_init`` and, with ``end_soc_at_least_start``, the end may not be below it; ``line_limits``;
-    ``threads`` and ``time_limit_s`` for HiGHS.
+    ``threads`` and ``time_limit_s`` for HiGHS; ``unit_commitment``: on/off of committable units as
+    binaries (a MILP solved to ``mip_gap``).
     """
 
     network: str = "ptdf"
@@ -77,6 +87,8 @@ class DispatchOptions:
     line_limits: bool = True
     threads: int = 1
     time_limit_s: float | None = None
+    unit_commitment: bool = False
+    mip_gap: float = 1e-4
 
 
 @contextmanager
@@ -105,6 +117,14 @@ class DispatchData:
     p_min: np.ndarray  # (G, T)
     cost: np.ndarray  # (G, T) per MWh
     quad: np.ndarray  # (G,) quadratic cost coefficient, per MW²h
+    committable: np.ndarray  # (G,) bool
+    min_up: np.ndarray  # (G,) h
+    min_down: np.ndarray
+    ramp_up: np.ndarray  # (G,) MW/h, inf = none
+    ramp_down: np.ndarray
+    on0: np.ndarray  # (G,) bool, committed before the first snapshot
+    startup_cost: np.ndarray
+    shutdown_cost: np.ndarray
     pwl: dict  # generator position -> (n, 2) points (MW, per h) of a convex piecewise-linear cost
     load_ids: pd.Index
     load_bus: np.ndarray
@@ -214,6 +234,12 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
                                          "non-decreasing slopes (a convex cost)")
             pwl[i] = pts
             lin[i] = 0.0
+    startup = np.array([float(gc_tab.at[g, "startup"]) if g in gc_tab.index else 0.0 for g in gen_ids])
+    shutdown = np.array([float(gc_tab.at[g, "shutdown"]) if g in gc_tab.index else 0.0 for g in gen_ids])
+    for col in ("min_up_h", "min_down_h", "ramp_up_mw_h", "ramp_down_mw_h"):
+        neg = gens[col].to_numpy(float) < 0
+        if neg.any():
+            raise DispatchInputError(f"generator {gen_ids[neg][0]!r}: {col} must not be negative")
     cost = _series(grid, "generator.marginal_cost", gen_ids, lin)
     missing = np.isnan(cost).any(axis=1)
     if missing.any():
@@ -243,7 +269,11 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
     fixed_bus = (cg.ysh.real + sens.pbusinj) * cg.base_mva
     return DispatchData(
         snapshots=snaps, hours=hours, bus_ids=bus_ids, gen_ids=gen_ids, gen_bus=bpos(gens["bus"]), p_nom=pmax,
-        p_max=p_max, p_min=p_min, cost=cost, quad=quad, pwl=pwl, load_ids=loads.index, load_bus=bpos(loads["bus"]),
+        p_max=p_max, p_min=p_min, cost=cost, quad=quad, pwl=pwl,
+        committable=gens["committable"].to_numpy(bool) & opts.unit_commitment, min_up=gens["min_up_h"].to_numpy(float),
+        min_down=gens["min_down_h"].to_numpy(float), ramp_up=gens["ramp_up_mw_h"].to_numpy(float),
+        ramp_down=gens["ramp_down_mw_h"].to_numpy(float), on0=gens["initially_on"].to_numpy(bool),
+        startup_cost=startup, shutdown_cost=shutdown, load_ids=loads.index, load_bus=bpos(loads["bus"]),
         demand=demand,
         sto_ids=sto.index, sto_bus=bpos(sto["bus"]), sto_p=sto["p_max_mw"].to_numpy(float),
         sto_e=sto["e_max_mwh"].to_numpy(float), sto_soc0=soc0, sto_eta_c=sto["eta_charge"].to_numpy(float),
@@ -278,9 +308,64 @@ def _rows(m: pyo.ConcreteModel, name: str, matrix: sp.csr_matrix, cols: list, lo
 
 
 def declare_generation(m: pyo.ConcreteModel, d: DispatchData) -> None:
-    """p_gt with p̲_gt ≤ p_gt ≤ p̄_gt (``m.p``)."""
+    """p_gt with p̲_gt ≤ p_gt ≤ p̄_gt (``m.p``); committable units: 0 ≤ p_gt, bounds through u_gt."""
     G, T = len(d.gen_ids), d.T
-    m.p = pyo.Var(range(G), range(T), bounds=lambda _m, g, t: (d.p_min[g, t], d.p_max[g, t]))
+    m.p = pyo.Var(range(G), range(T), bounds=lambda _m, g, t: (0.0 if d.committable[g] else d.p_min[g, t],
+                                                              d.p_max[g, t]))
+
+
+def declare_commitment(m: pyo.ConcreteModel, d: DispatchData) -> None:
+    """u, v, w binaries of committable units with their output bounds, logic and minimum up/down times
+    (``m.on``, ``m.start``, ``m.stop``, ``m.p_on_min``, ``m.p_on_max``, ``m.logic``, ``m.min_up``,
+    ``m.min_down``)."""
+    units = [int(g) for g in np.flatnonzero(d.committable)]
+    T = d.T
+    m.on = pyo.Var(units, range(T), domain=pyo.Binary)
+    m.start = pyo.Var(units, range(T), domain=pyo.Binary)
+    m.stop = pyo.Var(units, range(T), domain=pyo.Binary)
+    m.p_on_min = pyo.Constraint(units, range(T), rule=lambda _m, g, t: m.p[g, t] >= float(d.p_min[g, t]) * m.on[g, t])
+    m.p_on_max = pyo.Constraint(units, range(T), rule=lambda _m, g, t: m.p[g, t] <= float(d.p_max[g, t]) * m.on[g, t])
+
+    def logic(_m, g, t):
+        prev = m.on[g, t - 1] if t > 0 else float(d.on0[g])
+        return m.on[g, t] - prev == m.start[g, t] - m.stop[g, t]
+
+    m.logic = pyo.Constraint(units, range(T), rule=logic)
+    ends = np.cumsum(d.hours)
+
+    def window(g, t, span):
+        """Snapshots τ ≤ t whose start lies within ``span`` hours before the end of t."""
+        return [tau for tau in range(t + 1) if ends[t] - (ends[tau] - d.hours[tau]) <= span + 1e-9]
+
+    m.min_up = pyo.Constraint(
+        [(g, t) for g in units if d.min_up[g] > 0 for t in range(T)],
+        rule=lambda _m, g, t: sum(m.start[g, tau] for tau in window(g, t, d.min_up[g])) <= m.on[g, t])
+    m.min_down = pyo.Constraint(
+        [(g, t) for g in units if d.min_down[g] > 0 for t in range(T)],
+        rule=lambda _m, g, t: sum(m.stop[g, tau] for tau in window(g, t, d.min_down[g])) <= 1 - m.on[g, t])
+
+
+def declare_ramping(m: pyo.ConcreteModel, d: DispatchData) -> None:
+    """Ramp limits between consecutive snapshots (``m.ramp_up``, ``m.ramp_down``); see the module docstring."""
+    T = d.T
+    up = [(int(g), t) for g in np.flatnonzero(np.isfinite(d.ramp_up)) for t in range(1, T)]
+    down = [(int(g), t) for g in np.flatnonzero(np.isfinite(d.ramp_down)) for t in range(1, T)]
+
+    def state(g, t):
+        return (m.on[g, t], m.start[g, t], m.stop[g, t]) if d.committable[g] else (1.0, 0.0, 0.0)
+
+    def up_rule(_m, g, t):
+        ru = float(d.ramp_up[g] * d.hours[t])
+        on_prev = state(g, t - 1)[0]
+        return m.p[g, t] - m.p[g, t - 1] <= ru * on_prev + max(float(d.p_min[g, t]), ru) * state(g, t)[1]
+
+    def down_rule(_m, g, t):
+        rd = float(d.ramp_down[g] * d.hours[t])
+        on, _, stop = state(g, t)
+        return m.p[g, t - 1] - m.p[g, t] <= rd * on + max(float(d.p_min[g, t - 1]), rd) * stop
+
+    m.ramp_up = pyo.Constraint(up, rule=up_rule)
+    m.ramp_down = pyo.Constraint(down, rule=down_rule)
 
 
 def declare_shedding(m: pyo.ConcreteModel, d: DispatchData, allowed: bool) -> None:
@@ -416,6 +501,9 @@ def declare_objective(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptio
     vars_ = [m.p[g, t] for g in range(G) for t in range(T)]
     coefs += [float(d.hours[t]) for g in sorted(d.pwl) for t in range(T)]
     vars_ += [m.pwl_cost[g, t] for g in sorted(d.pwl) for t in range(T)]
+    for g in np.flatnonzero(d.committable):
+        coefs += [float(d.startup_cost[g])] * T + [float(d.shutdown_cost[g])] * T
+        vars_ += [m.start[int(g), t] for t in range(T)] + [m.stop[int(g), t] for t in range(T)]
     if opts.voll is not None:
         coefs += [float(d.hours[t] * opts.voll) for _l in range(L) for t in range(T)]
         vars_ += [m.shed[j, t] for j in range(L) for t in range(T)]
@@ -449,6 +537,8 @@ def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> 
     m = pyo.ConcreteModel(name=f"dispatch {grid.name}")
     with _no_gc():
         declare_generation(m, d)
+        declare_commitment(m, d)
+        declare_ramping(m, d)
         declare_shedding(m, d, opts.voll is not None)
         declare_storage(m, d, opts.cyclic_storage, opts.end_soc_at_least_start)
         declare_balance_and_network(m, d, opts)
@@ -563,7 +653,7 @@ def solve_dispatch(grid_or_model: Grid | DispatchModel, options: DispatchOptions
     if dm.highs is None:
         dm.highs = HighsModel(dm.model, threads=dm.options.threads, time_limit_s=dm.options.time_limit_s,
                               quadratic=quadratic_terms(dm.model, dm.data))
-    status = dm.highs.solve()
+    status = dm.highs.solve(mip_gap=dm.options.mip_gap)
     if not status.optimal:
         raise DispatchInputError(f"the dispatch is {status.status.lower()}: " + _diagnose(dm))
     return _solution(dm, status)

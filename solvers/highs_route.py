@@ -79,6 +79,11 @@ class HighsModel:
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
         lp.a_matrix_.value_ = a.data.astype(float)
         lp.offset_ = self.offset if self.sense == pyo.minimize else -self.offset
+        self.integer = np.array([v.is_integer() or v.is_binary() for v in repn.columns], bool)
+        if self.integer.any():
+            lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                               for i in self.integer]
+        self.col_lower, self.col_upper = lower, upper
         h.passModel(lp)
         if quadratic:  # objective + Σ q_j x_j²: HiGHS takes ½ xᵀQx with Q diagonal = 2 q
             diag = np.zeros(n)
@@ -115,9 +120,35 @@ class HighsModel:
         """Row positions of a constraint (two for a ranged constraint)."""
         return self._rows.get(id(con), [])
 
-    def solve(self) -> SolveStatus:
+    def solve(self, mip_gap: float | None = None, mip_duals: bool = True) -> SolveStatus:
+        """Solve (a MILP when the model has integer variables, to ``mip_gap``).  After a MILP, with
+        ``mip_duals``, the integers are fixed at their optimum and the LP re-solved for duals (prices)."""
         t0 = time.perf_counter()
+        if mip_gap is not None:
+            self.highs.setOptionValue("mip_rel_gap", float(mip_gap))
         self.highs.run()
+        if self.integer.any():
+            result = self._finish(t0)
+            if result.optimal and mip_duals:
+                self._fixed_lp_duals()
+            return result
+        return self._finish(t0)
+
+    def _fixed_lp_duals(self) -> None:
+        h = self.highs
+        cols = np.flatnonzero(self.integer).astype(np.int32)
+        x = np.round(self.x[cols])
+        cont = np.array([highspy.HighsVarType.kContinuous] * len(cols))
+        h.changeColsIntegrality(len(cols), cols, cont)
+        h.changeColsBounds(len(cols), cols, x, x)
+        h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            duals = np.asarray(h.getSolution().row_dual)
+            self.row_duals = duals if self.sense == pyo.minimize else -duals
+        h.changeColsBounds(len(cols), cols, self.col_lower[cols], self.col_upper[cols])
+        h.changeColsIntegrality(len(cols), cols, np.array([highspy.HighsVarType.kInteger] * len(cols)))
+
+    def _finish(self, t0: float) -> SolveStatus:
         status = self.highs.getModelStatus()
         text = self.highs.modelStatusToString(status)
         optimal = status == highspy.HighsModelStatus.kOptimal
@@ -127,6 +158,7 @@ class HighsModel:
             self.x = np.asarray(sol.col_value)
             duals = np.asarray(sol.row_dual)
             self.row_duals = duals if self.sense == pyo.minimize else -duals
+            self.mip_gap = float(info.mip_gap) if self.integer.any() else 0.0
         obj = info.objective_function_value if self.sense == pyo.minimize else -info.objective_function_value
         return SolveStatus(status=text, optimal=optimal, objective=float(obj) if optimal else float("nan"),
                            iterations=int(info.simplex_iteration_count + info.ipm_iteration_count),

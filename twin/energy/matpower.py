@@ -606,6 +606,9 @@ def _warn_lossy(grid: Grid) -> None:
         if grid[t]["name"].notna().any():
             lost.append(f"{t} names")
     gen = grid.generator
+    if (gen["committable"] | (gen["min_up_h"] > 0) | (gen["min_down_h"] > 0) | np.isfinite(gen["ramp_up_mw_h"])
+            | np.isfinite(gen["ramp_down_mw_h"]) | ~gen["initially_on"]).any():
+        lost.append("unit-commitment and hourly ramp data (committable, min up/down, ramp_*_mw_h, initially_on)")
     if list(gen.index) != [str(i + 1) for i in range(len(gen))]:
         lost.append("generator ids (the format numbers them 1..n)")
     br_ids = list(grid.line.index) + list(grid.transformer.index)
