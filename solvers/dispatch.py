@@ -46,7 +46,7 @@ import gc
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -524,6 +524,7 @@ class DispatchModel:
     model: pyo.ConcreteModel
     timings: dict[str, float] = field(default_factory=dict)
     highs: HighsModel | None = None
+    source: Grid | None = None  # the grid it was built from (for diagnoses)
 
 
 def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> DispatchModel:
@@ -544,7 +545,7 @@ def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> 
         declare_balance_and_network(m, d, opts)
         declare_costs(m, d)
         declare_objective(m, d, opts)
-    return DispatchModel(d, opts, m, {"prepare_s": t1 - t0, "build_s": time.perf_counter() - t1})
+    return DispatchModel(d, opts, m, {"prepare_s": t1 - t0, "build_s": time.perf_counter() - t1}, source=grid)
 
 
 def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_max_pu: pd.DataFrame | None = None,
@@ -660,15 +661,36 @@ def solve_dispatch(grid_or_model: Grid | DispatchModel, options: DispatchOptions
 
 
 def _diagnose(dm: DispatchModel) -> str:
+    """Why a dispatch has no solution: capacity short of demand, else an elastic re-solve (shedding allowed
+    at a high price, storage free at the end) that names the buses and hours that must shed and the binding
+    branch limits there."""
     d = dm.data
-    peak = d.demand.sum(axis=0)
+    peak = d.demand.sum(axis=0) + d.fixed_bus.sum()
     cap = d.p_max.sum(axis=0) + d.sto_p.sum()
     short = np.flatnonzero(cap < peak - 1e-9)
     if short.size:
         t = short[0]
         return (f"at {d.snapshots[t]!r} demand {peak[t]:.1f} MW exceeds the available generation and storage "
-                f"{cap[t]:.1f} MW and shedding is {'forbidden' if dm.options.voll is None else 'limited'}")
-    return "check line limits around load buses and storage energy (a relaxed run with voll set tells where)"
+                f"{cap[t]:.1f} MW ({len(short)} snapshot(s) short)")
+    if dm.source is None:
+        return "no diagnosis available (the model was not built from a grid)"
+    relaxed = replace(dm.options, voll=1e7, unit_commitment=dm.options.unit_commitment)
+    try:
+        sol = solve_dispatch(build_dispatch_model(dm.source, relaxed))
+    except DispatchInputError as exc:
+        return f"even with load shedding allowed it has no solution ({exc})"
+    shed = sol.shed
+    if shed.to_numpy().sum() <= 1e-6:
+        return "an elastic re-solve needs no shedding: check storage energy bounds and minimum outputs"
+    buses = pd.Series(shed.sum().to_numpy(), index=d.bus_ids[d.load_bus]).groupby(level=0).sum()
+    buses = buses[buses > 1e-6].sort_values(ascending=False)
+    hours = shed.index[shed.sum(axis=1) > 1e-6]
+    flows = sol.flows.abs()
+    limit = pd.Series(d.branch_limit, index=d.branch_ids)
+    at_limit = [k for k in flows.columns if np.isfinite(limit[k]) and (flows[k] >= limit[k] - 1e-6).any()]
+    return (f"the network cannot supply {shed.to_numpy().sum():.1f} MWh: shedding needed at bus(es) "
+            f"{', '.join(map(repr, buses.index[:8]))} in {len(hours)} snapshot(s) from {hours[0]!r}"
+            + (f"; branch limits binding there: {', '.join(map(repr, at_limit[:8]))}" if at_limit else ""))
 
 
 def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:

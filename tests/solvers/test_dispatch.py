@@ -166,3 +166,16 @@ def test_rolling_horizon_carries_the_state_of_charge_across_windows():
     # solve, which must return to soc_init): the costs are close, not ordered
     full = solve_dispatch(g, DispatchOptions(cyclic_storage=False, end_soc_at_least_start=True))
     assert rolled.objective == pytest.approx(full.objective, rel=0.01)
+
+
+def test_an_infeasible_dispatch_says_where_load_cannot_be_served():
+    g = small_case(4)
+    fed = set(g.generator["bus"]) | set(g.storage["bus"])
+    loads = g.load[~g.load["bus"].isin(fed)]
+    bus = loads.loc[loads["p_mw"].idxmax(), "bus"]  # the largest load at a bus without generation
+    for table in ("line", "transformer"):
+        df = g[table].copy()
+        df.loc[(df["bus0"] == bus) | (df["bus1"] == bus), "rate_a_mva"] = 1.0  # it cannot be fed
+        g.set_table(table, df)
+    with pytest.raises(DispatchInputError, match=rf"shedding needed at bus\(es\) '{bus}'.*branch limits binding"):
+        solve_dispatch(g, DispatchOptions(voll=None))
