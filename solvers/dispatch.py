@@ -28,7 +28,8 @@ Network, ``network="ptdf"`` (``m.flow_limit[k, t]``): −F_k ≤ Σ_b PTDF_kb ·
 inj_bt the net injection at bus b.  ``network="angle"``: bus angles θ (``m.theta``), nodal balance
 (``m.nodal_balance[b, t]``) and −F_k ≤ B_k (θ_f − θ_t) ≤ F_k.  ``network="copper"``: no network.
 
-Storage (``m.soc_balance[s, t]``): e_st = (1 − σ)^Δ_t e_s,t−1 + Δ_t (η⁺ h_st − u_st / η⁻), with
+Storage (``m.soc_balance[s, t]``): e_st = (1 − σ)^Δ_t e_s,t−1 + Δ_t (η⁺ h_st − u_st / η⁻ + i_st), with
+i_st the ``storage.inflow_mw`` series (0 by default) and
 e_s,−1 = soc_init · E_s, or e_s,T−1 when ``cyclic_storage``.
 
 Unit commitment (``unit_commitment=True``, committable units only): p̲_g u_gt ≤ p_gt ≤ p̄_gt u_gt,
@@ -137,6 +138,7 @@ class DispatchData:
     sto_eta_c: np.ndarray
     sto_eta_d: np.ndarray
     sto_loss: np.ndarray
+    sto_inflow: np.ndarray  # (S, T) MW of energy flowing into the store (e.g. a reservoir's inflow)
     branch_ids: pd.Index
     branch_limit: np.ndarray  # MW, inf when unlimited
     branch_b: np.ndarray  # MW per rad (base × 1/(x·ratio))
@@ -278,6 +280,7 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
         sto_ids=sto.index, sto_bus=bpos(sto["bus"]), sto_p=sto["p_max_mw"].to_numpy(float),
         sto_e=sto["e_max_mwh"].to_numpy(float), sto_soc0=soc0, sto_eta_c=sto["eta_charge"].to_numpy(float),
         sto_eta_d=sto["eta_discharge"].to_numpy(float), sto_loss=sto["standing_loss"].to_numpy(float),
+        sto_inflow=_series(grid, "storage.inflow_mw", sto.index, np.zeros(len(sto))),
         branch_ids=cg.branch_ids, branch_limit=limit, branch_b=b, branch_f=cg.f, branch_t=cg.t,
         ref_buses=np.flatnonzero(cg.bus_type == 3), ptdf=ptdf, fixed_bus=fixed_bus,
         flow_offset=np.where(on, sens.pfinj * cg.base_mva, 0.0),
@@ -385,7 +388,8 @@ def declare_storage(m: pyo.ConcreteModel, d: DispatchData, cyclic: bool, end_flo
     def soc_rule(_m, s, t):
         dt = d.hours[t]
         keep = (1.0 - d.sto_loss[s]) ** dt
-        flow = d.sto_eta_c[s] * dt * m.charge[s, t] - dt / d.sto_eta_d[s] * m.discharge[s, t]
+        flow = (d.sto_eta_c[s] * dt * m.charge[s, t] - dt / d.sto_eta_d[s] * m.discharge[s, t]
+                + float(dt * d.sto_inflow[s, t]))
         if t > 0:
             return m.soc[s, t] == keep * m.soc[s, t - 1] + flow
         if cyclic:

@@ -179,3 +179,15 @@ def test_an_infeasible_dispatch_says_where_load_cannot_be_served():
         g.set_table(table, df)
     with pytest.raises(DispatchInputError, match=rf"shedding needed at bus\(es\) '{bus}'.*branch limits binding"):
         solve_dispatch(g, DispatchOptions(voll=None))
+
+
+def test_storage_inflow_series_enters_the_energy_balance():
+    g = small_case(6)
+    inflow = pd.DataFrame({"bat1": 10.0, "bat2": 0.0}, index=g.snapshots)
+    g.set_series("storage.inflow_mw", inflow)
+    sol = solve_dispatch(g, DispatchOptions(cyclic_storage=False))
+    soc, ch, dis = sol.state_of_charge["bat1"], sol.storage_charge["bat1"], sol.storage_discharge["bat1"]
+    prev = soc.shift(1)
+    prev.iloc[0] = g.storage.at["bat1", "soc_init"] * g.storage.at["bat1", "e_max_mwh"]
+    expect = (1 - 0.001) * prev + 0.99 * ch - dis / 0.99 + 10.0
+    assert np.abs((soc - expect).to_numpy()).max() < 1e-6
