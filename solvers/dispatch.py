@@ -74,14 +74,15 @@ class DispatchInputError(ValueError):
 class DispatchOptions:
     """Options of the dispatch model.
 
-    ``network``: ``"ptdf"``, ``"angle"`` or ``"copper"``; ``voll``: value of lost load per MWh
+    ``network``: ``"angle"`` (sparse; the default), ``"ptdf"`` (dense rows, one per limited branch: for small
+    grids or few limits) or ``"copper"``; ``voll``: value of lost load per MWh
     (``None`` forbids shedding); ``cyclic_storage``: end state of charge = start; otherwise the start
     is ``soc_init`` and, with ``end_soc_at_least_start``, the end may not be below it; ``line_limits``;
     ``threads`` and ``time_limit_s`` for HiGHS; ``unit_commitment``: on/off of committable units as
     binaries (a MILP solved to ``mip_gap``).
     """
 
-    network: str = "ptdf"
+    network: str = "angle"
     voll: float | None = 10000.0
     cyclic_storage: bool = True
     end_soc_at_least_start: bool = False

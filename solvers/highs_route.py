@@ -102,6 +102,7 @@ class HighsModel:
         self.highs = h
         self.x = np.full(n, np.nan)
         self.row_duals = np.full(m, np.nan)
+        self._solved = False
         self.timings = {"compile_s": t1 - t0, "pass_s": time.perf_counter() - t1}
 
     def column(self, var) -> int:
@@ -126,7 +127,15 @@ class HighsModel:
         t0 = time.perf_counter()
         if mip_gap is not None:
             self.highs.setOptionValue("mip_rel_gap", float(mip_gap))
+        if self._solved and not self.integer.any():
+            # warm re-solve: restart from the last basis with Devex pricing (HiGHS' default dual steepest edge
+            # would first compute exact weights for every row of a non-slack basis: seconds on case1354pegase)
+            basis = self.highs.getBasis()
+            self.highs.clearSolver()
+            self.highs.setOptionValue("simplex_dual_edge_weight_strategy", 1)
+            self.highs.setBasis(basis)
         self.highs.run()
+        self._solved = True
         if self.integer.any():
             result = self._finish(t0)
             if result.optimal and mip_duals:
