@@ -182,7 +182,7 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
                                  "(grid.set_series('load.p_mw', df) …) before a dispatch")
     snaps = grid.snapshots
     if isinstance(snaps, pd.DatetimeIndex) and len(snaps) > 1:
-        step = np.diff(snaps.asi8) / 3.6e12
+        step = np.diff(snaps).astype("timedelta64[ns]").astype(np.int64) / 3.6e12  # any resolution (pandas 3: us)
         hours = np.append(step, step[-1]) if len(step) else np.ones(1)
         if (hours <= 0).any():
             raise DispatchInputError("snapshots must increase")
@@ -259,7 +259,7 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
         bad = ~((sto[col] > 0) & (sto[col] <= 1)).to_numpy()
         if bad.any():
             raise DispatchInputError(f"storage {sto.index[bad][0]!r}: {col} must be in (0, 1]")
-    soc0 = sto["soc_init"].to_numpy(float)
+    soc0 = np.array(sto["soc_init"], dtype=float)  # a writable copy (updated by update_dispatch)
     if ((soc0 < 0) | (soc0 > 1)).any():
         raise DispatchInputError(f"storage {sto.index[(soc0 < 0) | (soc0 > 1)][0]!r}: soc_init must be in [0, 1]")
     ratio = np.abs(cg.tap)

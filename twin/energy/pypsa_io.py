@@ -105,7 +105,8 @@ def from_pypsa(n: Any, base_mva: float = 100.0) -> Grid:
     g.set_snapshots(snaps)
     weights = getattr(n, "snapshot_weightings", None)
     if weights is not None and len(snaps) > 1 and isinstance(snaps, pd.DatetimeIndex):
-        spacing = np.append(np.diff(snaps.asi8) / 3.6e12, np.diff(snaps.asi8)[-1] / 3.6e12)
+        step = np.diff(snaps).astype("timedelta64[ns]").astype(np.int64) / 3.6e12  # any datetime resolution
+        spacing = np.append(step, step[-1])
         w = weights["objective"].to_numpy(float) if hasattr(weights, "columns") else np.asarray(weights, float)
         if not np.allclose(w, spacing):
             raise ValueError("from_pypsa: snapshot weightings differ from the snapshot spacing (not converted)")
