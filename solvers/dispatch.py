@@ -79,7 +79,8 @@ class DispatchOptions:
     (``None`` forbids shedding); ``cyclic_storage``: end state of charge = start; otherwise the start
     is ``soc_init`` and, with ``end_soc_at_least_start``, the end may not be below it; ``line_limits``;
     ``threads`` and ``time_limit_s`` for HiGHS; ``unit_commitment``: on/off of committable units as
-    binaries (a MILP solved to ``mip_gap``).
+    binaries (a MILP solved to ``mip_gap``); ``keep_model=False`` frees the Pyomo model once HiGHS has it
+    (results and in-place updates use column/row indexes; saves memory on long horizons).
     """
 
     network: str = "angle"
@@ -91,6 +92,7 @@ class DispatchOptions:
     time_limit_s: float | None = None
     unit_commitment: bool = False
     mip_gap: float = 1e-4
+    keep_model: bool = True
 
 
 @contextmanager
@@ -521,6 +523,43 @@ def quadratic_terms(m: pyo.ConcreteModel, d: DispatchData) -> list[tuple[Any, fl
 
 
 @dataclass
+class _Index:
+    """Column and row positions of the model's variable and constraint families in the HiGHS instance,
+    so that results and in-place updates need not keep the Pyomo model (``keep_model=False``)."""
+
+    cols: dict[str, np.ndarray]  # family -> (n, T) columns, -1 where the compiler eliminated a fixed variable
+    fixed: dict[str, np.ndarray]  # family -> (n, T) fixed values (used where cols == -1)
+    rows: dict[str, dict]  # constraint family -> {key: [rows]}
+
+
+def _index(m: pyo.ConcreteModel, d: DispatchData, h: HighsModel) -> _Index:
+    T = d.T
+    fams = {"p": (m.p, range(len(d.gen_ids))), "shed": (m.shed, range(len(d.load_ids))),
+            "charge": (m.charge, range(len(d.sto_ids))), "discharge": (m.discharge, range(len(d.sto_ids))),
+            "soc": (m.soc, range(len(d.sto_ids))), "pwl_cost": (m.pwl_cost, sorted(d.pwl))}
+    if hasattr(m, "theta"):
+        fams["theta"] = (m.theta, range(len(d.bus_ids)))
+    cols, fixed = {}, {}
+    for name, (var, keys) in fams.items():
+        vs = [var[i, t] for i in keys for t in range(T)]
+        n = len(list(keys))
+        cols[name] = np.array([h._col.get(id(v), -1) for v in vs], dtype=np.int64).reshape(n, T)
+        fixed[name] = np.array([np.nan if id(v) in h._col else (v.value or 0.0) for v in vs], float).reshape(n, T)
+    rows = {}
+    for name in ("balance", "nodal_balance", "flow_limit", "soc_balance", "soc_end"):
+        con = getattr(m, name, None)
+        if con is not None:
+            rows[name] = {k: h.rows_of(con[k]) for k in con.keys()}
+    return _Index(cols, fixed, rows)
+
+
+def _values(dm: DispatchModel, family: str) -> np.ndarray:
+    """(n, T) solution values of a variable family."""
+    c, f = dm.index.cols[family], dm.index.fixed[family]
+    return np.where(c >= 0, dm.highs.x[np.maximum(c, 0)], f)
+
+
+@dataclass
 class DispatchModel:
     """A built dispatch problem: the data, the Pyomo model and (after :func:`solve_dispatch`) its HiGHS route."""
 
@@ -530,6 +569,7 @@ class DispatchModel:
     timings: dict[str, float] = field(default_factory=dict)
     highs: HighsModel | None = None
     source: Grid | None = None  # the grid it was built from (for diagnoses)
+    index: _Index | None = None
 
 
 def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> DispatchModel:
@@ -561,7 +601,7 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
     rebuilt.  Frames: rows = the model's snapshots, columns = some load / generator ids."""
     if dm.highs is None:
         raise DispatchInputError("update_dispatch needs a model solved once (solve_dispatch(model))")
-    d, m, h, T = dm.data, dm.model, dm.highs, dm.data.T
+    d, h, T, ix = dm.data, dm.highs, dm.data.T, dm.index
 
     def block(df: pd.DataFrame, ids: pd.Index, what: str) -> tuple[np.ndarray, np.ndarray]:
         if not df.index.equals(d.snapshots):
@@ -578,7 +618,7 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
         pos, vals = block(load, d.load_ids, "load")
         d.demand[pos] = vals
         if dm.options.voll is not None:
-            cols = h.columns_of(m.shed[i, t] for i in pos for t in range(T))
+            cols = ix.cols["shed"][pos].ravel()
             h.set_col_bounds(cols, np.zeros(len(cols)), np.maximum(vals, 0).ravel())
         nb = len(d.bus_ids)
         load_bus = d.load_at_buses()
@@ -586,19 +626,19 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
             f, tt, nl = d.branch_f, d.branch_t, len(d.branch_f)
             inc = sp.csr_matrix((np.r_[np.ones(nl), -np.ones(nl)], (np.r_[f, tt], np.r_[np.arange(nl), np.arange(nl)])),
                                 shape=(nb, nl))
-            rows = np.array([h.rows_of(m.nodal_balance[b, t])[0] for b in range(nb) for t in range(T)])
+            rows = np.array([ix.rows["nodal_balance"][b, t][0] for b in range(nb) for t in range(T)])
             rhs = (load_bus + (inc @ d.flow_offset)[:, None]).ravel()
             h.set_row_bounds(rows, rhs, rhs)
         else:
-            rows = np.array([h.rows_of(m.balance[t])[0] for t in range(T)])
+            rows = np.array([ix.rows["balance"][t][0] for t in range(T)])
             total = load_bus.sum(axis=0)
             h.set_row_bounds(rows, total, total)
-            if hasattr(m, "flow_limit"):
-                keys = list(m.flow_limit.keys())
+            if "flow_limit" in ix.rows:
+                keys = list(ix.rows["flow_limit"])
                 shift = {(k, t): float(d.ptdf[k] @ load_bus[:, t] - d.flow_offset[k]) for (k, t) in keys}
                 for (k, t) in keys:
                     lim = d.branch_limit[k]
-                    rws = h.rows_of(m.flow_limit[k, t])
+                    rws = ix.rows["flow_limit"][k, t]
                     h.set_row_bounds(np.array(rws), np.full(len(rws), -lim + shift[k, t]),
                                      np.full(len(rws), lim + shift[k, t]))
     if p_max_pu is not None:
@@ -606,7 +646,7 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
         if ((vals < 0) | (vals > 1 + 1e-12)).any():
             raise DispatchInputError("p_max_pu: values must be in [0, 1]")
         d.p_max[pos] = d.p_nom[pos, None] * vals
-        cols = h.columns_of(m.p[i, t] for i in pos for t in range(T))
+        cols = ix.cols["p"][pos].ravel()
         h.set_col_bounds(cols, np.minimum(d.p_min[pos], d.p_max[pos]).ravel(), d.p_max[pos].ravel())
     if soc_init is not None:  # state of charge at the start (fraction of e_max_mwh), non-cyclic models
         if dm.options.cyclic_storage:
@@ -618,15 +658,15 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
         for s_, frac in zip(pos, soc_init.to_numpy(float)):
             keep = (1.0 - d.sto_loss[s_]) ** d.hours[0]
             rhs = keep * frac * d.sto_e[s_]
-            rows = np.array(h.rows_of(m.soc_balance[s_, 0]))
+            rows = np.array(ix.rows["soc_balance"][s_, 0])
             h.set_row_bounds(rows, np.full(len(rows), rhs), np.full(len(rows), rhs))
-            if hasattr(m, "soc_end"):
-                rows = np.array(h.rows_of(m.soc_end[s_]))
+            if "soc_end" in ix.rows:
+                rows = np.array(ix.rows["soc_end"][s_])
                 h.set_row_bounds(rows, np.full(len(rows), frac * d.sto_e[s_]), np.full(len(rows), np.inf))
     if marginal_cost is not None:
         pos, vals = block(marginal_cost, d.gen_ids, "marginal_cost")
         d.cost[pos] = vals
-        cols = h.columns_of(m.p[i, t] for i in pos for t in range(T))
+        cols = ix.cols["p"][pos].ravel()
         h.set_costs(cols, (vals * d.hours[None, :]).ravel())
 
 
@@ -660,6 +700,10 @@ def solve_dispatch(grid_or_model: Grid | DispatchModel, options: DispatchOptions
         with _no_gc():  # the compiler allocates many small objects: the collector cost ~40 % of the hand-over
             dm.highs = HighsModel(dm.model, threads=dm.options.threads, time_limit_s=dm.options.time_limit_s,
                                   quadratic=quadratic_terms(dm.model, dm.data))
+            dm.index = _index(dm.model, dm.data, dm.highs)
+        if not dm.options.keep_model:  # results and updates use the index: the Pyomo objects can go
+            dm.model = None
+            dm.highs.release_components()
     status = dm.highs.solve(mip_gap=dm.options.mip_gap)
     if not status.optimal:
         raise DispatchInputError(f"the dispatch is {status.status.lower()}: " + _diagnose(dm))
@@ -700,18 +744,16 @@ def _diagnose(dm: DispatchModel) -> str:
 
 
 def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
-    d, m, h = dm.data, dm.model, dm.highs
+    d, h, ix = dm.data, dm.highs, dm.index
     T = d.T
     idx = pd.Index(d.snapshots, name="snapshot")
 
-    def table(var, ids, n):
-        vals = h.values_of(var[i, t] for i in range(n) for t in range(T))
-        return pd.DataFrame(vals.reshape(n, T).T, index=idx, columns=ids)
+    def table(family, ids):
+        return pd.DataFrame(_values(dm, family).T, index=idx, columns=ids)
 
-    gen = table(m.p, d.gen_ids, len(d.gen_ids))
-    shed = table(m.shed, d.load_ids, len(d.load_ids))
-    S = len(d.sto_ids)
-    ch, dis, soc = (table(v, d.sto_ids, S) for v in (m.charge, m.discharge, m.soc))
+    gen = table("p", d.gen_ids)
+    shed = table("shed", d.load_ids)
+    ch, dis, soc = (table(f, d.sto_ids) for f in ("charge", "discharge", "soc"))
     # flows from the injections (DC PTDF or angles)
     nb = len(d.bus_ids)
     inj = np.zeros((nb, T))
@@ -720,7 +762,7 @@ def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
     np.add.at(inj, d.load_bus, shed.to_numpy().T)
     inj -= d.load_at_buses()
     if dm.options.network == "angle":
-        th = h.values_of(m.theta[b, t] for b in range(nb) for t in range(T)).reshape(nb, T)
+        th = _values(dm, "theta")
         flows = d.branch_b[:, None] * (th[d.branch_f] - th[d.branch_t]) + d.flow_offset[:, None]
     elif d.ptdf is not None:
         flows = d.ptdf @ inj + d.flow_offset[:, None]
@@ -728,21 +770,21 @@ def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
         flows = np.full((len(d.branch_ids), T), np.nan)  # copper plate: no network
     # nodal prices from duals
     if dm.options.network == "angle":
-        rows = [h.rows_of(m.nodal_balance[b, t]) for b in range(nb) for t in range(T)]
-        price = np.array([h.row_duals[r].sum() for r in rows]).reshape(nb, T)
+        rows = ix.rows["nodal_balance"]
+        price = np.array([h.row_duals[rows[b, t]].sum() for b in range(nb) for t in range(T)]).reshape(nb, T)
     else:
-        lam = np.array([h.row_duals[h.rows_of(m.balance[t])].sum() for t in range(T)])
+        lam = np.array([h.row_duals[ix.rows["balance"][t]].sum() for t in range(T)])
         price = np.repeat(lam[None, :], nb, axis=0)
-        if hasattr(m, "flow_limit"):
+        if "flow_limit" in ix.rows:
             mu = np.zeros((len(d.branch_ids), T))
-            for (k, t) in m.flow_limit:
-                mu[k, t] = h.row_duals[h.rows_of(m.flow_limit[k, t])].sum()
+            for (k, t), r in ix.rows["flow_limit"].items():
+                mu[k, t] = h.row_duals[r].sum()
             price = price + d.ptdf.T @ mu
     hours = d.hours[None, :]
     pg = gen.to_numpy().T
     gen_cost_t = (d.cost * pg * hours).sum(axis=0) + (d.quad[:, None] * pg**2 * hours).sum(axis=0)
-    for g in d.pwl:
-        gen_cost_t = gen_cost_t + h.values_of(m.pwl_cost[g, t] for t in range(T)) * d.hours
+    if d.pwl:
+        gen_cost_t = gen_cost_t + (_values(dm, "pwl_cost") * d.hours[None, :]).sum(axis=0)
     shed_cost_t = (dm.options.voll or 0.0) * (shed.to_numpy().T * hours).sum(axis=0)
     energy_cost, shed_cost = float(gen_cost_t.sum()), float(shed_cost_t.sum())
     return DispatchSolution(

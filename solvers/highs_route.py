@@ -112,6 +112,12 @@ class HighsModel:
         """Column positions of an iterable of variables (e.g. ``model.p.values()``)."""
         return np.fromiter((self._col[id(v)] for v in vars_), dtype=np.int64)
 
+    def release_components(self) -> None:
+        """Forget the Pyomo components (columns, rows): positions must then come from an index kept elsewhere."""
+        self.columns = []
+        self._col = {}
+        self._rows = {}
+
     def values_of(self, vars_) -> np.ndarray:
         """Solution values of an iterable of variables (a fixed variable, which the compiler eliminates,
         gives its fixed value)."""

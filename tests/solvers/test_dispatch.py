@@ -191,3 +191,15 @@ def test_storage_inflow_series_enters_the_energy_balance():
     prev.iloc[0] = g.storage.at["bat1", "soc_init"] * g.storage.at["bat1", "e_max_mwh"]
     expect = (1 - 0.001) * prev + 0.99 * ch - dis / 0.99 + 10.0
     assert np.abs((soc - expect).to_numpy()).max() < 1e-6
+
+
+def test_a_model_released_after_the_hand_over_gives_the_same_results_and_updates(case):
+    kept = build_dispatch_model(case, DispatchOptions(network="ptdf"))
+    freed = build_dispatch_model(case, DispatchOptions(network="ptdf", keep_model=False))
+    a, b = solve_dispatch(kept), solve_dispatch(freed)
+    assert freed.model is None
+    assert a.objective == pytest.approx(b.objective, rel=1e-12)
+    assert np.allclose(a.nodal_price.to_numpy(), b.nodal_price.to_numpy())
+    for dm in (kept, freed):
+        update_dispatch(dm, load=case.series["load.p_mw"] * 1.02)
+    assert solve_dispatch(kept).objective == pytest.approx(solve_dispatch(freed).objective, rel=1e-12)
