@@ -89,6 +89,8 @@ import tempfile
 import time
 from typing import Any
 
+from _report import stats, table  # bench/_report.py (the script directory is on sys.path)
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DISPATCH = ROOT / "tests" / "data" / "dispatch"
 CASE118 = ROOT / "tests" / "data" / "matpower" / "case118.m"
@@ -212,12 +214,12 @@ def grid_from_inputs(base: Any, inp: dict[str, Any]) -> Any:
 
     g = base.copy()
     limit = inp["branches"]["s_max_mw"]
-    for table in ("line", "transformer"):
-        df = g[table].copy()
+    for kind in ("line", "transformer"):
+        df = g[kind].copy()
         df["rate_a_mva"] = limit.reindex(df.index).fillna(0.0).to_numpy()
-        if table == "transformer":
+        if kind == "transformer":
             df["shift_deg"] = 0.0
-        g.set_table(table, df)
+        g.set_table(kind, df)
     gen = g.generator.copy()
     gen["p_min_mw"] = 0.0
     g.generator = gen
@@ -476,11 +478,6 @@ def run_worker(tool: str, inputs: pathlib.Path, mode: str, repeat: int, network:
     return out
 
 
-def stats(values: list[float] | None) -> dict[str, float] | None:
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
 
 def fmt(s: dict[str, float] | None, digits: int = 2, spread: bool = False) -> str:
     if s is None:
@@ -495,13 +492,6 @@ def med(runs: list[dict[str, float]], key: str) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(header, widths))), line]
-    for r in rows:
-        out.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths))))
-    return "\n".join(out)
 
 
 def rel(a: float | None, b: float | None) -> float | None:

@@ -67,6 +67,8 @@ import time
 import warnings
 from typing import Any
 
+from _report import stats, table  # bench/_report.py (the script directory is on sys.path)
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "water"
 DEFAULT_NETWORKS = ("Net3", "Net6")
@@ -290,11 +292,6 @@ def head_diffs(ours: pathlib.Path, other: pathlib.Path) -> dict[str, Any]:
     return out
 
 
-def stats(walls: list[float] | None) -> dict[str, float] | None:
-    if not walls:
-        return None
-    return {"median": statistics.median(walls), "min": min(walls), "max": max(walls), "n": len(walls)}
-
 
 def fmt_time(s: dict[str, float] | None, scale: float = 1e3, digits: int = 1) -> str:
     if s is None:
@@ -302,13 +299,6 @@ def fmt_time(s: dict[str, float] | None, scale: float = 1e3, digits: int = 1) ->
     return f"{s['median'] * scale:.{digits}f} [{s['min'] * scale:.{digits}f}-{s['max'] * scale:.{digits}f}] n={s['n']}"
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(header, widths))), line]
-    for r in rows:
-        out.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths))))
-    return "\n".join(out)
 
 
 def bench_network(path: pathlib.Path, args: argparse.Namespace, tmp: pathlib.Path) -> dict[str, Any]:
