@@ -14,6 +14,8 @@ from .dispatch import (
 )
 from .highs_route import HighsModel, SolveStatus
 from .rolling import rolling_dispatch
+from .water_allocation import AllocationError, AllocationProblem, AllocationSolution, solve_allocation
 
 __all__ = ["build_dispatch_model", "solve_dispatch", "update_dispatch", "DispatchOptions", "DispatchModel",
-           "DispatchSolution", "DispatchInputError", "HighsModel", "SolveStatus", "rolling_dispatch"]
+           "DispatchSolution", "DispatchInputError", "HighsModel", "SolveStatus", "rolling_dispatch",
+           "AllocationProblem", "AllocationSolution", "AllocationError", "solve_allocation"]
