@@ -80,9 +80,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -91,7 +89,7 @@ import time
 import warnings
 from typing import Any
 
-from _report import stats, table  # bench/_report.py (the script directory is on sys.path)
+from _report import child_env, stats, table, versions  # bench/_report.py (the script folder is on sys.path)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "tntp"
@@ -455,9 +453,8 @@ def worker_main(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------------------------------------- driver
 
 
-def child_env(tool: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+def worker_env(tool: str) -> dict[str, str]:
+    env = child_env()
     for k in THREAD_ENV:
         env[k] = str(THREADS)
     if tool == "aequilibrae":
@@ -475,7 +472,7 @@ def run_worker(tool: str, net: pathlib.Path, trips: pathlib.Path, args: argparse
         cmd += ["--reach-gaps", *[f"{g:g}" for g in args.reach_gaps]]
     if flows_out is not None:
         cmd += ["--flows-out", str(flows_out)]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=child_env(tool))
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=worker_env(tool))
     if p.returncode != 0:
         tail = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
         return {"error": f"exit {p.returncode}: {tail}"}
@@ -669,16 +666,6 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(out)
 
 
-def versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
-    for dist in ("numpy", "scipy", "pandas", "aequilibrae", "pytraf"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "missing"
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -708,7 +695,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--repeat, --aeq-repeat and --aon-repeat must be >= 1")
     specs = [find_network(n) for n in args.networks]
     t_start = time.perf_counter()
-    info = versions()
+    info = versions("numpy", "scipy", "pandas", "aequilibrae", "pytraf")
     print("  ".join(f"{k} {v}" for k, v in info.items()))
     print(f"threads: ours {THREADS} (single-threaded kernel), AequilibraE set_cores({THREADS}), "
           f"pytraf threads={THREADS}; {', '.join(THREAD_ENV)} = {THREADS} in every worker")

@@ -78,9 +78,7 @@ import argparse
 import gc
 import json
 import math
-import os
 import pathlib
-import platform
 import resource
 import statistics
 import subprocess
@@ -89,7 +87,7 @@ import tempfile
 import time
 from typing import Any
 
-from _report import stats, table  # bench/_report.py (the script directory is on sys.path)
+from _report import child_env, stats, table, versions  # bench/_report.py (the script folder is on sys.path)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DISPATCH = ROOT / "tests" / "data" / "dispatch"
@@ -452,10 +450,6 @@ def worker_main(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------------------------------------- driver
 
 
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
 
 
 def run_worker(tool: str, inputs: pathlib.Path, mode: str, repeat: int, network: str = "angle",
@@ -633,16 +627,6 @@ def report(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
-    for dist in ("numpy", "pandas", "pyomo", "highspy", "pypsa", "linopy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "missing"
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -674,7 +658,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeat < 1 or args.resolve_repeat < 1:
         ap.error("--repeat and --resolve-repeat must be >= 1")
     t_start = time.perf_counter()
-    info = versions()
+    info = versions("numpy", "pandas", "pyomo", "highspy", "pypsa", "linopy")
     print("  ".join(f"{k} {v}" for k, v in info.items()))
     plan = [(c, 24) for c in args.cases]
     if args.long:

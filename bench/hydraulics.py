@@ -58,7 +58,6 @@ import gc
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -67,7 +66,7 @@ import time
 import warnings
 from typing import Any
 
-from _report import stats, table  # bench/_report.py (the script directory is on sys.path)
+from _report import child_env, stats, table, versions  # bench/_report.py (the script folder is on sys.path)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "water"
@@ -223,10 +222,6 @@ def worker_main(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------------------------------------- driver
 
 
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
 
 
 def run_worker(tool: str, path: pathlib.Path, repeat: int, heads_out: pathlib.Path,
@@ -397,16 +392,6 @@ def report(rows: list[dict[str, Any]], imports: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
-    for dist in ("numpy", "pandas", "owa-epanet", "wntr"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "missing"
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -435,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--repeat and --wntr-repeat must be >= 1")
     paths = [find_network(n) for n in args.networks]
     t_start = time.perf_counter()
-    info = versions()
+    info = versions("numpy", "pandas", "owa-epanet", "wntr")
     print("  ".join(f"{k} {v}" for k, v in info.items()))
     imports = {}
     if args.import_repeat > 0:
