@@ -46,6 +46,7 @@ from __future__ import annotations
 import gc
 import math
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -62,8 +63,8 @@ from twin.energy.sensitivity import DCSensitivity
 
 from .highs_route import HighsModel, SolveStatus
 
-__all__ = ["DispatchOptions", "DispatchData", "DispatchModel", "DispatchSolution", "build_dispatch_model",
-           "solve_dispatch", "update_dispatch", "DispatchInputError"]
+__all__ = ["DispatchOptions", "DispatchState", "DispatchData", "DispatchModel", "DispatchSolution",
+           "build_dispatch_model", "solve_dispatch", "update_dispatch", "DispatchInputError"]
 
 
 class DispatchInputError(ValueError):
@@ -93,6 +94,22 @@ class DispatchOptions:
     unit_commitment: bool = False
     mip_gap: float = 1e-4
     keep_model: bool = True
+
+
+@dataclass
+class DispatchState:
+    """The state a dispatch starts from (handed over between rolling-horizon windows).
+
+    Series indexed by element id, each optional: ``soc`` (storage, fraction of e_max_mwh), ``on``
+    (generator committed before the first snapshot), ``up_h``/``down_h`` (hours it has been on/off by
+    then: minimum up/down times carry over), ``p_mw`` (its output in the last hour: ramp limits apply
+    to the first snapshot)."""
+
+    soc: pd.Series | None = None
+    on: pd.Series | None = None
+    up_h: pd.Series | None = None
+    down_h: pd.Series | None = None
+    p_mw: pd.Series | None = None
 
 
 @contextmanager
@@ -127,6 +144,9 @@ class DispatchData:
     ramp_up: np.ndarray  # (G,) MW/h, inf = none
     ramp_down: np.ndarray
     on0: np.ndarray  # (G,) bool, committed before the first snapshot
+    up0: np.ndarray  # (G,) h on before the first snapshot (inf: long enough)
+    down0: np.ndarray  # (G,) h off before the first snapshot
+    p0: np.ndarray  # (G,) MW output before the first snapshot (NaN: unknown, no ramp limit at t = 0)
     startup_cost: np.ndarray
     shutdown_cost: np.ndarray
     pwl: dict  # generator position -> (n, 2) points (MW, per h) of a convex piecewise-linear cost
@@ -176,7 +196,23 @@ def _series(grid: Grid, name: str, ids: pd.Index, default: np.ndarray) -> np.nda
     return out
 
 
-def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) -> DispatchData:
+def _apply_state(d: DispatchData, state: DispatchState) -> None:
+    for name, ids, target in (("soc", d.sto_ids, d.sto_soc0), ("on", d.gen_ids, d.on0), ("up_h", d.gen_ids, d.up0),
+                              ("down_h", d.gen_ids, d.down0), ("p_mw", d.gen_ids, d.p0)):
+        ser = getattr(state, name)
+        if ser is None:
+            continue
+        pos = ids.get_indexer(ser.index.astype(str))
+        if (pos < 0).any():
+            raise DispatchInputError(f"initial state {name}: {ser.index[pos < 0][0]!r} is not in the dispatch")
+        vals = ser.to_numpy(float)
+        if name == "soc" and ((vals < 0) | (vals > 1)).any():
+            raise DispatchInputError(f"initial state soc: {ser.index[(vals < 0) | (vals > 1)][0]!r} not in [0, 1]")
+        target[pos] = vals.astype(target.dtype)
+
+
+def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None,
+                          initial_state: DispatchState | None = None) -> DispatchData:
     """Check the grid and its series and compute the index maps of the dispatch problem."""
     opts = options or DispatchOptions()
     if not len(grid.snapshots):
@@ -272,12 +308,13 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
     sens = DCSensitivity(cg)
     ptdf = sens.ptdf_rows() if opts.network == "ptdf" else None
     fixed_bus = (cg.ysh.real + sens.pbusinj) * cg.base_mva
-    return DispatchData(
+    d = DispatchData(
         snapshots=snaps, hours=hours, bus_ids=bus_ids, gen_ids=gen_ids, gen_bus=bpos(gens["bus"]), p_nom=pmax,
         p_max=p_max, p_min=p_min, cost=cost, quad=quad, pwl=pwl,
         committable=gens["committable"].to_numpy(bool) & opts.unit_commitment, min_up=gens["min_up_h"].to_numpy(float),
         min_down=gens["min_down_h"].to_numpy(float), ramp_up=gens["ramp_up_mw_h"].to_numpy(float),
-        ramp_down=gens["ramp_down_mw_h"].to_numpy(float), on0=gens["initially_on"].to_numpy(bool),
+        ramp_down=gens["ramp_down_mw_h"].to_numpy(float), on0=gens["initially_on"].to_numpy(bool).copy(),
+        up0=np.full(len(gen_ids), np.inf), down0=np.full(len(gen_ids), np.inf), p0=np.full(len(gen_ids), np.nan),
         startup_cost=startup, shutdown_cost=shutdown, load_ids=loads.index, load_bus=bpos(loads["bus"]),
         demand=demand,
         sto_ids=sto.index, sto_bus=bpos(sto["bus"]), sto_p=sto["p_max_mw"].to_numpy(float),
@@ -288,6 +325,9 @@ def prepare_dispatch_data(grid: Grid, options: DispatchOptions | None = None) ->
         ref_buses=np.flatnonzero(cg.bus_type == 3), ptdf=ptdf, fixed_bus=fixed_bus,
         flow_offset=np.where(on, sens.pfinj * cg.base_mva, 0.0),
     )
+    if initial_state is not None:
+        _apply_state(d, initial_state)
+    return d
 
 
 # -- model blocks ------------------------------------------------------------------------------------
@@ -349,6 +389,12 @@ def declare_commitment(m: pyo.ConcreteModel, d: DispatchData) -> None:
     m.min_down = pyo.Constraint(
         [(g, t) for g in units if d.min_down[g] > 0 for t in range(T)],
         rule=lambda _m, g, t: sum(m.stop[g, tau] for tau in window(g, t, d.min_down[g])) <= 1 - m.on[g, t])
+    # history: a unit on (off) for less than its minimum up (down) time before the first snapshot stays on (off)
+    starts = ends - d.hours
+    for g in units:
+        left = (d.min_up[g] - d.up0[g]) if d.on0[g] else (d.min_down[g] - d.down0[g])
+        for t in np.flatnonzero(starts < left - 1e-9):
+            m.on[g, int(t)].fix(1.0 if d.on0[g] else 0.0)
 
 
 def declare_ramping(m: pyo.ConcreteModel, d: DispatchData) -> None:
@@ -372,6 +418,23 @@ def declare_ramping(m: pyo.ConcreteModel, d: DispatchData) -> None:
 
     m.ramp_up = pyo.Constraint(up, rule=up_rule)
     m.ramp_down = pyo.Constraint(down, rule=down_rule)
+    # the first snapshot ramps from the output handed over (rolling horizons)
+    first_up = [int(g) for g in np.flatnonzero(np.isfinite(d.ramp_up) & np.isfinite(d.p0))]
+    first_down = [int(g) for g in np.flatnonzero(np.isfinite(d.ramp_down) & np.isfinite(d.p0))]
+
+    def first_up_rule(_m, g):
+        ru = float(d.ramp_up[g] * d.hours[0])
+        start = state(g, 0)[1]
+        on_before = float(d.on0[g]) if d.committable[g] else 1.0
+        return m.p[g, 0] - float(d.p0[g]) <= ru * on_before + max(float(d.p_min[g, 0]), ru) * start
+
+    def first_down_rule(_m, g):
+        rd = float(d.ramp_down[g] * d.hours[0])
+        on, _, stop = state(g, 0)
+        return float(d.p0[g]) - m.p[g, 0] <= rd * on + max(float(d.p0[g]), rd) * stop
+
+    m.ramp_up_first = pyo.Constraint(first_up, rule=first_up_rule)
+    m.ramp_down_first = pyo.Constraint(first_down, rule=first_down_rule)
 
 
 def declare_shedding(m: pyo.ConcreteModel, d: DispatchData, allowed: bool) -> None:
@@ -404,27 +467,36 @@ def declare_storage(m: pyo.ConcreteModel, d: DispatchData, cyclic: bool, end_flo
         m.soc_end = pyo.Constraint(range(S), rule=lambda _m, s: m.soc[s, T - 1] >= float(d.sto_soc0[s] * d.sto_e[s]))
 
 
-def _injection_columns(m: pyo.ConcreteModel, d: DispatchData, t: int) -> tuple[list, np.ndarray, np.ndarray]:
-    """Variables of snapshot t that inject power, their bus and sign (+1 generation, −1 consumption)."""
+def _injection_columns(m: pyo.ConcreteModel, d: DispatchData, t: int, extensions: Sequence[Any] = ()
+                       ) -> tuple[list, np.ndarray, np.ndarray]:
+    """Variables of snapshot t that inject power, their bus and sign (+1 generation, −1 consumption);
+    the extensions' (flexible loads') columns come last."""
     S = len(d.sto_ids)
     cols = [m.p[g, t] for g in range(len(d.gen_ids))]
     cols += [m.discharge[s, t] for s in range(S)] + [m.charge[s, t] for s in range(S)]
     cols += [m.shed[j, t] for j in range(len(d.load_ids))]
-    bus = np.concatenate([d.gen_bus, d.sto_bus, d.sto_bus, d.load_bus]).astype(np.int64)
-    sign = np.concatenate([np.ones(len(d.gen_ids)), np.ones(S), -np.ones(S), np.ones(len(d.load_ids))])
-    return cols, bus, sign
+    bus = [d.gen_bus, d.sto_bus, d.sto_bus, d.load_bus]
+    sign = [np.ones(len(d.gen_ids)), np.ones(S), -np.ones(S), np.ones(len(d.load_ids))]
+    for ext in extensions:
+        c, b, sg = ext.injections(m, d, t)
+        cols += c
+        bus.append(np.asarray(b, np.int64))
+        sign.append(np.asarray(sg, float))
+    return cols, np.concatenate(bus).astype(np.int64), np.concatenate(sign)
 
 
-def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptions) -> None:
+def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptions,
+                                extensions: Sequence[Any] = ()) -> None:
     """System balance (``m.balance``) and the network: PTDF flow limits (``m.flow_limit``), or angles with
-    nodal balances and branch limits (``m.nodal_balance``, ``m.branch_limit``)."""
+    nodal balances and branch limits (``m.nodal_balance``, ``m.branch_limit``).  The extensions' injections
+    (flexible loads) enter every balance at their buses."""
     T, nb = d.T, len(d.bus_ids)
     load_bus = d.load_at_buses()
     total = load_bus.sum(axis=0)
     if opts.network in ("ptdf", "copper"):
         cols_all = []
         for t in range(T):
-            cols, _, sign = _injection_columns(m, d, t)
+            cols, _, sign = _injection_columns(m, d, t, extensions)
             cols_all.append((cols, sign))
         m.balance = pyo.Constraint(range(T), rule=lambda _m, t: LinearExpression(
             constant=0.0, linear_coefs=cols_all[t][1].tolist(), linear_vars=cols_all[t][0]) == float(total[t]))
@@ -434,7 +506,7 @@ def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: Dis
                 ptdf = d.ptdf[lim]
                 index, lo, hi, mats, allcols = [], [], [], [], []
                 for t in range(T):
-                    cols, bus, sign = _injection_columns(m, d, t)
+                    cols, bus, sign = _injection_columns(m, d, t, extensions)
                     coef = ptdf[:, bus] * sign  # (K, n_cols)
                     shift = ptdf @ load_bus[:, t] - d.flow_offset[lim]  # flow = PTDF·inj + offset
                     mats.append(sp.csr_matrix(np.where(np.abs(coef) > 1e-12, coef, 0.0)))
@@ -462,7 +534,7 @@ def declare_balance_and_network(m: pyo.ConcreteModel, d: DispatchData, opts: Dis
     bbus = (inc @ bflow).tocsr()  # MW per rad
     index, lo, mats, allcols = [], [], [], []
     for t in range(T):
-        cols, bus, sign = _injection_columns(m, d, t)
+        cols, bus, sign = _injection_columns(m, d, t, extensions)
         inj = sp.csr_matrix((sign, (bus, np.arange(len(cols)))), shape=(nb, len(cols)))
         mats.append(sp.hstack([inj, -bbus]).tocsr())
         allcols.append(cols + [m.theta[b, t] for b in range(nb)])
@@ -500,9 +572,10 @@ def declare_costs(m: pyo.ConcreteModel, d: DispatchData) -> None:
     m.pwl_segment = pyo.Constraint(index, rule=seg_rule)
 
 
-def declare_objective(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptions) -> None:
+def declare_objective(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptions,
+                      extensions: Sequence[Any] = ()) -> None:
     """min Σ_t Δ_t (Σ_g c_gt p_gt + Σ_g z_gt + VOLL Σ_l r_lt) + Σ_t Δ_t Σ_g q_g p_gt² (the quadratic part is
-    handed to HiGHS as a diagonal Hessian, see :func:`quadratic_terms`)."""
+    handed to HiGHS as a diagonal Hessian, see :func:`quadratic_terms`), plus the extensions' cost terms."""
     G, L, T = len(d.gen_ids), len(d.load_ids), d.T
     coefs = [float(d.hours[t] * d.cost[g, t]) for g in range(G) for t in range(T)]
     vars_ = [m.p[g, t] for g in range(G) for t in range(T)]
@@ -514,6 +587,10 @@ def declare_objective(m: pyo.ConcreteModel, d: DispatchData, opts: DispatchOptio
     if opts.voll is not None:
         coefs += [float(d.hours[t] * opts.voll) for _l in range(L) for t in range(T)]
         vars_ += [m.shed[j, t] for j in range(L) for t in range(T)]
+    for ext in extensions:
+        c, v = ext.cost_terms(m, d)
+        coefs += [float(x) for x in c]
+        vars_ += list(v)
     m.objective = pyo.Objective(expr=LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=vars_))
 
 
@@ -539,6 +616,9 @@ def _index(m: pyo.ConcreteModel, d: DispatchData, h: HighsModel) -> _Index:
             "soc": (m.soc, range(len(d.sto_ids))), "pwl_cost": (m.pwl_cost, sorted(d.pwl))}
     if hasattr(m, "theta"):
         fams["theta"] = (m.theta, range(len(d.bus_ids)))
+    if len(m.on):
+        units = [int(g) for g in np.flatnonzero(d.committable)]
+        fams.update({"on": (m.on, units), "start": (m.start, units), "stop": (m.stop, units)})
     cols, fixed = {}, {}
     for name, (var, keys) in fams.items():
         vs = [var[i, t] for i in keys for t in range(T)]
@@ -546,7 +626,7 @@ def _index(m: pyo.ConcreteModel, d: DispatchData, h: HighsModel) -> _Index:
         cols[name] = np.array([h._col.get(id(v), -1) for v in vs], dtype=np.int64).reshape(n, T)
         fixed[name] = np.array([np.nan if id(v) in h._col else (v.value or 0.0) for v in vs], float).reshape(n, T)
     rows = {}
-    for name in ("balance", "nodal_balance", "flow_limit", "soc_balance", "soc_end"):
+    for name in ("balance", "nodal_balance", "flow_limit", "branch_limit", "soc_balance", "soc_end"):
         con = getattr(m, name, None)
         if con is not None:
             rows[name] = {k: h.rows_of(con[k]) for k in con.keys()}
@@ -570,15 +650,25 @@ class DispatchModel:
     highs: HighsModel | None = None
     source: Grid | None = None  # the grid it was built from (for diagnoses)
     index: _Index | None = None
+    extensions: list = field(default_factory=list)
+    initial_state: DispatchState | None = None
 
 
-def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> DispatchModel:
-    """Build the Pyomo dispatch model of ``grid`` and its series (see the module docstring)."""
+def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None,
+                         extensions: Sequence[Any] = (), initial_state: DispatchState | None = None) -> DispatchModel:
+    """Build the Pyomo dispatch model of ``grid`` and its series (see the module docstring).
+
+    ``extensions``: flexible consumers coupled to the grid (:mod:`solvers.day_ahead`), each with
+    ``declare(m, d)`` (its variables and constraints), ``injections(m, d, t)`` (columns, bus positions,
+    signs at snapshot t) and ``cost_terms(m, d)`` (objective coefficients and variables).  ``initial_state``:
+    the state handed over from a previous window (:class:`DispatchState`)."""
     opts = options or DispatchOptions()
+    if extensions and not opts.keep_model:
+        raise DispatchInputError("a dispatch with extensions keeps its Pyomo model (keep_model=True)")
     if opts.network not in ("ptdf", "angle", "copper"):
         raise DispatchInputError(f"network must be 'ptdf', 'angle' or 'copper', got {opts.network!r}")
     t0 = time.perf_counter()
-    d = prepare_dispatch_data(grid, opts)
+    d = prepare_dispatch_data(grid, opts, initial_state)
     t1 = time.perf_counter()
     m = pyo.ConcreteModel(name=f"dispatch {grid.name}")
     with _no_gc():
@@ -587,18 +677,24 @@ def build_dispatch_model(grid: Grid, options: DispatchOptions | None = None) -> 
         declare_ramping(m, d)
         declare_shedding(m, d, opts.voll is not None)
         declare_storage(m, d, opts.cyclic_storage, opts.end_soc_at_least_start)
-        declare_balance_and_network(m, d, opts)
+        for ext in extensions:
+            ext.declare(m, d)
+        declare_balance_and_network(m, d, opts, extensions)
         declare_costs(m, d)
-        declare_objective(m, d, opts)
-    return DispatchModel(d, opts, m, {"prepare_s": t1 - t0, "build_s": time.perf_counter() - t1}, source=grid)
+        declare_objective(m, d, opts, extensions)
+    return DispatchModel(d, opts, m, {"prepare_s": t1 - t0, "build_s": time.perf_counter() - t1}, source=grid,
+                         extensions=list(extensions), initial_state=initial_state)
 
 
 def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_max_pu: pd.DataFrame | None = None,
-                    marginal_cost: pd.DataFrame | None = None, soc_init: pd.Series | None = None) -> None:
-    """Change demand (MW), availability (fraction of p_max_mw) or costs (per MWh) of a solved model in place.
+                    marginal_cost: pd.DataFrame | None = None, soc_init: pd.Series | None = None,
+                    inflow: pd.DataFrame | None = None, branch_limit: pd.Series | None = None) -> None:
+    """Change demand (MW), availability (fraction of p_max_mw), costs (per MWh), the initial state of
+    charge, storage inflows (MW) or branch limits (MW, branches limited when the model was built) of a
+    solved model in place.
 
     The HiGHS instance keeps its basis, so the next :func:`solve_dispatch` is a warm re-solve; nothing is
-    rebuilt.  Frames: rows = the model's snapshots, columns = some load / generator ids."""
+    rebuilt.  Frames: rows = the model's snapshots, columns = some load / generator / storage ids."""
     if dm.highs is None:
         raise DispatchInputError("update_dispatch needs a model solved once (solve_dispatch(model))")
     d, h, T, ix = dm.data, dm.highs, dm.data.T, dm.index
@@ -656,13 +752,41 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
             raise DispatchInputError(f"soc_init: {soc_init.index[pos < 0][0]!r} is not a storage unit of the model")
         d.sto_soc0[pos] = soc_init.to_numpy(float)
         for s_, frac in zip(pos, soc_init.to_numpy(float)):
-            keep = (1.0 - d.sto_loss[s_]) ** d.hours[0]
-            rhs = keep * frac * d.sto_e[s_]
-            rows = np.array(ix.rows["soc_balance"][s_, 0])
-            h.set_row_bounds(rows, np.full(len(rows), rhs), np.full(len(rows), rhs))
             if "soc_end" in ix.rows:
                 rows = np.array(ix.rows["soc_end"][s_])
                 h.set_row_bounds(rows, np.full(len(rows), frac * d.sto_e[s_]), np.full(len(rows), np.inf))
+    if inflow is not None:
+        pos, vals = block(inflow, d.sto_ids, "inflow")
+        d.sto_inflow[pos] = vals
+    if inflow is not None or soc_init is not None:  # soc rows: rhs = Δ_t i_st (+ (1 − σ)^Δ e_s,−1 at t = 0)
+        for s_ in range(len(d.sto_ids)):
+            for t in range(T):
+                rhs = d.hours[t] * d.sto_inflow[s_, t]
+                if t == 0 and not dm.options.cyclic_storage:
+                    rhs += (1.0 - d.sto_loss[s_]) ** d.hours[0] * d.sto_soc0[s_] * d.sto_e[s_]
+                rows = np.array(ix.rows["soc_balance"][s_, t])
+                h.set_row_bounds(rows, np.full(len(rows), rhs), np.full(len(rows), rhs))
+    if branch_limit is not None:
+        pos = d.branch_ids.get_indexer(branch_limit.index.astype(str))
+        if (pos < 0).any():
+            raise DispatchInputError(f"branch_limit: {branch_limit.index[pos < 0][0]!r} is not a branch of the model")
+        vals = branch_limit.to_numpy(float)
+        if (vals < 0).any() or np.isnan(vals).any():
+            raise DispatchInputError("branch_limit: limits must be >= 0 (MW)")
+        family = "branch_limit" if dm.options.network == "angle" else "flow_limit"
+        rows_of = ix.rows.get(family, {})
+        for k, lim in zip(pos, vals):
+            keys = [(int(k), t) for t in range(T)]
+            if not dm.options.line_limits or keys[0] not in rows_of:
+                raise DispatchInputError(f"branch_limit: branch {d.branch_ids[k]!r} had no limit when the model was "
+                                         "built: rebuild it with a (large) limit to change it in place")
+            d.branch_limit[k] = lim
+            for key in keys:
+                t = key[1]
+                shift = (float(d.ptdf[k] @ d.load_at_buses()[:, t]) - d.flow_offset[k]) if family == "flow_limit" \
+                    else -d.flow_offset[k]
+                rws = np.array(rows_of[key])
+                h.set_row_bounds(rws, np.full(len(rws), -lim + shift), np.full(len(rws), lim + shift))
     if marginal_cost is not None:
         pos, vals = block(marginal_cost, d.gen_ids, "marginal_cost")
         d.cost[pos] = vals
@@ -687,6 +811,7 @@ class DispatchSolution:
     cost_breakdown: dict[str, float]
     timings: dict[str, float]
     hourly_cost: pd.Series | None = None  # objective per snapshot (generation + shedding)
+    commitment: pd.DataFrame | None = None  # on/off (1/0) of committable units under unit commitment
 
     def summary(self) -> dict[str, Any]:
         return {"status": self.status.status, "objective": self.objective, **self.cost_breakdown,
@@ -726,7 +851,7 @@ def _diagnose(dm: DispatchModel) -> str:
         return "no diagnosis available (the model was not built from a grid)"
     relaxed = replace(dm.options, voll=1e7, unit_commitment=dm.options.unit_commitment)
     try:
-        sol = solve_dispatch(build_dispatch_model(dm.source, relaxed))
+        sol = solve_dispatch(build_dispatch_model(dm.source, relaxed, dm.extensions, dm.initial_state))
     except DispatchInputError as exc:
         return f"even with load shedding allowed it has no solution ({exc})"
     shed = sol.shed
@@ -760,6 +885,10 @@ def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
     np.add.at(inj, d.gen_bus, gen.to_numpy().T)
     np.add.at(inj, d.sto_bus, (dis - ch).to_numpy().T)
     np.add.at(inj, d.load_bus, shed.to_numpy().T)
+    for ext in dm.extensions:
+        for t in range(T):
+            cols, bus, sign = ext.injections(dm.model, d, t)
+            np.add.at(inj[:, t], np.asarray(bus, np.int64), np.asarray(sign) * h.values_of(cols))
     inj -= d.load_at_buses()
     if dm.options.network == "angle":
         th = _values(dm, "theta")
@@ -785,15 +914,25 @@ def _solution(dm: DispatchModel, status: SolveStatus) -> DispatchSolution:
     gen_cost_t = (d.cost * pg * hours).sum(axis=0) + (d.quad[:, None] * pg**2 * hours).sum(axis=0)
     if d.pwl:
         gen_cost_t = gen_cost_t + (_values(dm, "pwl_cost") * d.hours[None, :]).sum(axis=0)
+    if "on" in ix.cols:  # start-up and shut-down costs, counted in the hour they happen
+        units = np.flatnonzero(d.committable)
+        gen_cost_t = gen_cost_t + (d.startup_cost[units, None] * np.round(_values(dm, "start"))).sum(axis=0) \
+            + (d.shutdown_cost[units, None] * np.round(_values(dm, "stop"))).sum(axis=0)
     shed_cost_t = (dm.options.voll or 0.0) * (shed.to_numpy().T * hours).sum(axis=0)
     energy_cost, shed_cost = float(gen_cost_t.sum()), float(shed_cost_t.sum())
+    breakdown = {"generation": energy_cost, "shedding": shed_cost}
+    for ext in dm.extensions:
+        c, v = ext.cost_terms(dm.model, d)
+        breakdown[ext.name] = float(np.dot(np.asarray(c, float), h.values_of(v))) if len(c) else 0.0
     return DispatchSolution(
         status=status, objective=status.objective, generation=gen,
         curtailment=pd.DataFrame((d.p_max - gen.to_numpy().T).T.clip(min=0), index=idx, columns=d.gen_ids),
         shed=shed, storage_charge=ch, storage_discharge=dis, state_of_charge=soc,
         flows=pd.DataFrame(flows.T, index=idx, columns=d.branch_ids),
         nodal_price=pd.DataFrame(price.T, index=idx, columns=d.bus_ids),
-        cost_breakdown={"generation": energy_cost, "shedding": shed_cost},
+        cost_breakdown=breakdown,
         timings={**dm.timings, **h.timings, **status.timings},
         hourly_cost=pd.Series(gen_cost_t + shed_cost_t, index=idx, name="cost"),
+        commitment=(pd.DataFrame(np.round(_values(dm, "on")).T + 0.0, index=idx,
+                                 columns=d.gen_ids[np.flatnonzero(d.committable)]) if "on" in ix.cols else None),
     )

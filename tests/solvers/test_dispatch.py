@@ -203,3 +203,27 @@ def test_a_model_released_after_the_hand_over_gives_the_same_results_and_updates
     for dm in (kept, freed):
         update_dispatch(dm, load=case.series["load.p_mw"] * 1.02)
     assert solve_dispatch(kept).objective == pytest.approx(solve_dispatch(freed).objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("network", ["angle", "ptdf"])
+def test_in_place_inflow_and_branch_limit_updates_match_a_rebuild(case, network):
+    opts = DispatchOptions(network=network, cyclic_storage=False)
+    dm = build_dispatch_model(case, opts)
+    solve_dispatch(dm)
+    inflow = pd.DataFrame({"bat1": np.linspace(0.0, 20.0, len(case.snapshots)), "bat2": 5.0}, index=case.snapshots)
+    rate = pd.Series({case.line.index[0]: 60.0, case.line.index[5]: 40.0})
+    update_dispatch(dm, inflow=inflow, branch_limit=rate, soc_init=pd.Series({"bat1": 0.3}))
+    warm = solve_dispatch(dm)
+    g2 = case.copy()
+    g2.set_series("storage.inflow_mw", inflow)
+    line = g2.line.copy()
+    line.loc[rate.index, "rate_a_mva"] = rate.to_numpy()
+    g2.line = line
+    sto = g2.storage.copy()
+    sto.loc["bat1", "soc_init"] = 0.3
+    g2.storage = sto
+    cold = solve_dispatch(g2, opts)
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-9)
+    assert (warm.flows[rate.index].abs() <= rate + 1e-6).all().all()
+    with pytest.raises(DispatchInputError, match="'nowhere' is not a branch"):
+        update_dispatch(dm, branch_limit=pd.Series({"nowhere": 1.0}))

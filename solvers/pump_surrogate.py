@@ -1,0 +1,295 @@
+"""A linear surrogate of a water network's tanks around an operating trajectory, from the twin's hydraulic solver.
+
+The pump scheduler (:mod:`solvers.pump_scheduling`) needs, for every schedule step t, how each tank's net
+inflow and each pump's power respond to the pump states and to the tank levels.  They are measured on the
+network itself, not assumed: at the start of each step the hydraulic solver (:func:`~twin.water.
+simulate_hydraulics`, a single snapshot at that step's demand multipliers) is run
+
+* at the reference state (pump states ū_t, tank levels ĥ_t): tank inflows q̂_kt, pump powers P̂_pt;
+* with one pump switched to each of its other states s (off or another speed), the others at reference:
+  Δq_kpst = q_k(ū with p→s) − q̂_kt and the power of p in that state P_pst;
+* with one tank's level raised by δ: the sensitivities B_kjt = ∂q_k/∂h_j (forward difference).
+
+So q_kt ≈ q̂_kt + Σ_p Σ_s Δq_kpst x_pst + Σ_j B_kjt (h_jt − ĥ_jt), exact at the reference and at every
+single-pump change; interactions between pumps switched together and the level dependence of power are
+left to the closed loop (re-linearising around the simulated trajectory).  With the step equal to the
+hydraulic step, EPANET's own tank update (flows at the step's start held over the step) is the explicit
+Euler step the scheduler uses, so the only model error is this linearisation.
+
+Links whose controls mirror a scheduled pump's (same tank and levels, opposite actions — Net3's bypass
+pipe 330 around pump 335) are its *companions*: closed while the pump runs, open while it is off.  Other
+controlled links keep, in each snapshot, the status and setting they had in the reference simulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from twin.water import WaterNetwork, simulate_hydraulics
+from twin.water.network import Control
+
+__all__ = ["TankSurrogate", "find_companions", "measure_surrogate", "schedule_network", "tank_area",
+           "tank_levels", "install_tariff", "step_states"]
+
+_FLIP = {"OPEN": "CLOSED", "CLOSED": "OPEN"}
+
+
+@dataclass
+class TankSurrogate:
+    """Per-step linear response of tank inflows (m³/s) and pump powers (kW) to pump states and tank levels.
+
+    Arrays: ``q_ref`` (T × K), ``dq`` (T × K × P × S: change of tank inflow when pump p is in state s,
+    zero at its reference state), ``power`` (T × P × S, kW, zero when off), ``dq_dh`` (T × K × K, m³/s per m),
+    ``level_ref`` (T × K, m), ``area`` (T × K, m²), ``state_ok`` (P × S: whether pump p has state s);
+    ``states`` lists the speeds per state column (0 = off)."""
+
+    tanks: list[str]
+    pumps: list[str]
+    states: list[float]
+    q_ref: np.ndarray
+    dq: np.ndarray
+    power: np.ndarray
+    dq_dh: np.ndarray
+    level_ref: np.ndarray
+    area: np.ndarray
+    state_ok: np.ndarray
+    snapshots: int
+
+
+def tank_area(wn: WaterNetwork, tank: str, level_m: float) -> float:
+    """Surface area (m²) of a tank at a level: π d²/4, or the slope of its volume curve at that level."""
+    row = wn.tank.loc[tank]
+    curve = str(row["volume_curve"])
+    if not curve:
+        return float(np.pi * row["diameter_m"] ** 2 / 4.0)
+    c = wn.curves[curve]
+    if len(c.x) < 2:
+        return float(np.pi * row["diameter_m"] ** 2 / 4.0)
+    i = int(np.clip(np.searchsorted(c.x, level_m) - 1, 0, len(c.x) - 2))
+    return float((c.y[i + 1] - c.y[i]) / (c.x[i + 1] - c.x[i]))
+
+
+def find_companions(wn: WaterNetwork, pumps: Sequence[str]) -> dict[str, str]:
+    """Non-pump links whose level/pressure controls are a pump's with opposite actions (link → pump)."""
+    sig: dict[str, set] = {}
+    for c in wn.controls:
+        if c.enabled and c.condition in ("ABOVE", "BELOW") and c.action in _FLIP:
+            sig.setdefault(c.link, set()).add((c.node, c.condition, round(c.value, 9), c.action))
+    out = {}
+    for p in pumps:
+        if p not in sig:
+            continue
+        mirrored = {(n, cond, v, _FLIP[a]) for n, cond, v, a in sig[p]}
+        for link, s in sig.items():
+            if link not in wn.pump.index and s == mirrored:
+                out[link] = p
+    return out
+
+
+def install_tariff(wn: WaterNetwork, pumps: Sequence[str], price: np.ndarray, step_s: int) -> None:
+    """Make ``price`` (steps × pumps, per kWh, from the simulation start) the energy price of the pumps, as
+    price patterns at the network's pattern step (in place)."""
+    tm = wn.times
+    pstep = tm.pattern_step_s or 3600
+    if step_s % pstep:
+        raise ValueError(f"the schedule step ({step_s} s) must be a multiple of the pattern step ({pstep} s)")
+    rep = step_s // pstep
+    shift = (tm.pattern_start_s // pstep) % max(1, price.shape[0] * rep)
+    for j, p in enumerate(pumps):
+        pat = np.repeat(price[:, j], rep)
+        pat = np.roll(pat, shift)  # pattern period (pstart + t)/pstep must read the price of time t
+        name = f"tariff_{p}"
+        wn.patterns[name] = pat.astype(float)
+        wn.pump.loc[p, "energy_price"] = 1.0
+        wn.pump.loc[p, "price_pattern"] = name
+
+
+def schedule_network(wn: WaterNetwork, status: pd.DataFrame, companions: Mapping[str, str] | None = None
+                     ) -> tuple[WaterNetwork, list[str]]:
+    """A copy of ``wn`` whose pumps in ``status`` (rows: step start times in s; values: relative speed, 0 =
+    off) follow it through TIME controls; their own controls and rules are removed, companion links follow
+    the inverse status.  Returns the network and notes on what was removed."""
+    out = wn.copy()
+    pumps = list(status.columns)
+    comp = dict(companions or {})
+    managed = set(pumps) | set(comp)
+    notes = []
+    dropped = [c for c in out.controls if c.link in managed]
+    out.controls = [c for c in out.controls if c.link not in managed]
+    if dropped:
+        notes.append(f"{len(dropped)} control(s) of scheduled pumps and their companion links replaced by the "
+                     "schedule")
+    kept = []
+    for r in out.rules:
+        if any(a.id in managed for a in r.then_actions + r.else_actions):
+            notes.append(f"rule {r.name!r} acts on a scheduled pump or its companion: removed")
+        else:
+            kept.append(r)
+    out.rules = kept
+    times = status.index.to_numpy(dtype=np.int64)
+    vals = status.to_numpy(float)
+    for j, p in enumerate(pumps):
+        s0 = vals[0, j]
+        out.pump.loc[p, "initial_status"] = "OPEN" if s0 > 0 else "CLOSED"
+        out.pump.loc[p, "speed_pattern"] = ""
+        if s0 > 0:
+            out.pump.loc[p, "speed"] = float(s0)
+        for i in range(1, len(times)):
+            if vals[i, j] == vals[i - 1, j]:
+                continue
+            t = int(times[i])
+            if vals[i, j] <= 0:
+                out.controls.append(Control(link=p, action="CLOSED", condition="TIME", time_s=t))
+            elif vals[i, j] == 1.0:  # OPEN also restores the nominal speed
+                out.controls.append(Control(link=p, action="OPEN", condition="TIME", time_s=t))
+            else:  # a speed setting opens a closed pump (EPANET)
+                out.controls.append(Control(link=p, action="SETTING", condition="TIME", time_s=t,
+                                            setting=float(vals[i, j])))
+    for link, p in comp.items():
+        j = pumps.index(p)
+        on = vals[:, j] > 0
+        _set_link_status(out, link, "CLOSED" if on[0] else "OPEN")
+        for i in range(1, len(times)):
+            if on[i] != on[i - 1]:
+                out.controls.append(Control(link=link, action="CLOSED" if on[i] else "OPEN", condition="TIME",
+                                            time_s=int(times[i])))
+    return out, notes
+
+
+def _set_link_status(wn: WaterNetwork, link: str, status: str) -> None:
+    if link in wn.pipe.index:
+        if wn.pipe.loc[link, "status"] != "CV":
+            wn.pipe.loc[link, "status"] = status
+    elif link in wn.valve.index:
+        wn.valve.loc[link, "initial_status"] = status
+    elif link in wn.pump.index:
+        wn.pump.loc[link, "initial_status"] = status
+
+
+def tank_levels(result, wn: WaterNetwork, tanks: Sequence[str]) -> pd.DataFrame:
+    """Tank levels (m above the tank bottom) from a hydraulic result (rows: its reporting times)."""
+    el = wn.tank.loc[list(tanks), "elevation_m"].to_numpy(float)
+    return result.node_head[list(tanks)] - el
+
+
+def step_states(result, pumps: Sequence[str], times: np.ndarray) -> np.ndarray:
+    """Pump states (speed, 0 = off) at given times from a hydraulic result (times × pumps)."""
+    st = result.link_status[list(pumps)].reindex(times, method="ffill")
+    sp = result.link_setting[list(pumps)].reindex(times, method="ffill")
+    on = (st.to_numpy() == "OPEN")
+    return np.where(on, sp.to_numpy(float), 0.0)
+
+
+class _Snapshots:
+    """One working copy of the network, re-used for every snapshot (only statuses, levels and the pattern
+    clock change between them)."""
+
+    def __init__(self, wn: WaterNetwork, pumps: Sequence[str], companions: Mapping[str, str],
+                 frozen: Sequence[str]):
+        self.base = wn
+        w = wn.copy()
+        w.controls = []
+        w.rules = []
+        w.times.duration_s = 0
+        self.w = w
+        self.pumps = list(pumps)
+        self.comp = dict(companions)
+        self.frozen = list(frozen)  # other controlled links: status/setting from the reference simulation
+        self.count = 0
+        self.pattern_start = wn.times.pattern_start_s
+        for p in self.pumps:
+            w.pump.loc[p, "speed_pattern"] = ""
+
+    def set_clock(self, t_s: int) -> None:
+        self.w.times.pattern_start_s = self.pattern_start + int(t_s)
+
+    def set_frozen(self, status: Mapping[str, str], setting: Mapping[str, float]) -> None:
+        w = self.w
+        for link in self.frozen:
+            _set_link_status(w, link, status[link] if status[link] in ("OPEN", "CLOSED") else "OPEN")
+            if link in w.valve.index:
+                if np.isfinite(setting[link]):
+                    w.valve.loc[link, "setting"] = float(setting[link])
+                w.valve.loc[link, "initial_status"] = "ACTIVE" if status[link] == "ACTIVE" else status[link]
+            elif link in w.pump.index and status[link] == "OPEN" and np.isfinite(setting[link]):
+                w.pump.loc[link, "speed"] = float(setting[link])
+
+    def run(self, states: np.ndarray, levels: Mapping[str, float], tanks: Sequence[str]
+            ) -> tuple[np.ndarray, np.ndarray]:
+        w = self.w
+        for p, s in zip(self.pumps, states):
+            if s > 0:
+                w.pump.loc[p, "initial_status"] = "OPEN"
+                w.pump.loc[p, "speed"] = float(s)
+            else:
+                w.pump.loc[p, "initial_status"] = "CLOSED"
+        for link, p in self.comp.items():
+            _set_link_status(w, link, "CLOSED" if states[self.pumps.index(p)] > 0 else "OPEN")
+        for k, lev in levels.items():
+            w.tank.loc[k, "init_level_m"] = float(lev)
+        r = simulate_hydraulics(w, duration_s=0)
+        self.count += 1
+        inflow = r.node_demand[list(tanks)].to_numpy(float)[0]
+        power = r.pump_power[self.pumps].to_numpy(float)[0] if self.pumps else np.zeros(0)
+        return inflow, np.nan_to_num(power)
+
+
+def measure_surrogate(wn: WaterNetwork, pumps: Sequence[str], speeds: Mapping[str, Sequence[float]],
+                      ref_states: np.ndarray, ref_levels: np.ndarray, step_s: int,
+                      companions: Mapping[str, str], frozen_status: pd.DataFrame | None = None,
+                      frozen_setting: pd.DataFrame | None = None, level_step_m: float = 0.05) -> TankSurrogate:
+    """Measure the :class:`TankSurrogate` along a reference trajectory.
+
+    ``ref_states``: steps × pumps (speed, 0 = off); ``ref_levels``: steps × tanks (m, at each step's start);
+    ``frozen_status``/``frozen_setting``: statuses of other controlled links at each step start (rows = step
+    index), from the reference simulation."""
+    tanks = list(wn.tank.index)
+    T, K, P = ref_states.shape[0], len(tanks), len(pumps)
+    states = sorted({0.0} | {float(s) for p in pumps for s in speeds[p]})
+    S = len(states)
+    ok = np.zeros((P, S), bool)
+    for j, p in enumerate(pumps):
+        for s in [0.0, *speeds[p]]:
+            ok[j, states.index(float(s))] = True
+    frozen = list(frozen_status.columns) if frozen_status is not None else []
+    snap = _Snapshots(wn, pumps, companions, frozen)
+    q_ref = np.zeros((T, K))
+    dq = np.zeros((T, K, P, S))
+    power = np.zeros((T, P, S))
+    dq_dh = np.zeros((T, K, K))
+    area = np.zeros((T, K))
+    max_level = wn.tank["max_level_m"].to_numpy(float)
+    for t in range(T):
+        snap.set_clock(t * step_s)
+        if frozen:
+            snap.set_frozen(frozen_status.iloc[t].to_dict(), frozen_setting.iloc[t].to_dict())
+        lev = dict(zip(tanks, ref_levels[t]))
+        ref = ref_states[t].astype(float)
+        q0, p0 = snap.run(ref, lev, tanks)
+        q_ref[t] = q0
+        for j in range(P):
+            for si, s in enumerate(states):
+                if not ok[j, si]:
+                    continue
+                if s == ref[j]:
+                    power[t, j, si] = p0[j] if s > 0 else 0.0
+                    continue
+                alt = ref.copy()
+                alt[j] = s
+                q1, p1 = snap.run(alt, lev, tanks)
+                dq[t, :, j, si] = q1 - q0
+                power[t, j, si] = p1[j] if s > 0 else 0.0
+        for i, k in enumerate(tanks):
+            d = level_step_m if ref_levels[t, i] + level_step_m <= max_level[i] else -level_step_m
+            lev2 = dict(lev)
+            lev2[k] = ref_levels[t, i] + d
+            q2, _ = snap.run(ref, lev2, tanks)
+            dq_dh[t, :, i] = (q2 - q0) / d
+            area[t, i] = tank_area(wn, k, ref_levels[t, i])
+    return TankSurrogate(tanks=tanks, pumps=list(pumps), states=states, q_ref=q_ref, dq=dq, power=power,
+                         dq_dh=dq_dh, level_ref=np.asarray(ref_levels, float), area=area, state_ok=ok,
+                         snapshots=snap.count)
