@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from twin.water import WaterNetwork, simulate_hydraulics
-from twin.water.network import Control
+from twin.water.schedule import schedule_network, set_link_status
 
 __all__ = ["TankSurrogate", "find_companions", "measure_surrogate", "schedule_network", "tank_area",
            "tank_levels", "install_tariff", "step_states"]
@@ -108,68 +108,6 @@ def install_tariff(wn: WaterNetwork, pumps: Sequence[str], price: np.ndarray, st
         wn.pump.loc[p, "price_pattern"] = name
 
 
-def schedule_network(wn: WaterNetwork, status: pd.DataFrame, companions: Mapping[str, str] | None = None
-                     ) -> tuple[WaterNetwork, list[str]]:
-    """A copy of ``wn`` whose pumps in ``status`` (rows: step start times in s; values: relative speed, 0 =
-    off) follow it through TIME controls; their own controls and rules are removed, companion links follow
-    the inverse status.  Returns the network and notes on what was removed."""
-    out = wn.copy()
-    pumps = list(status.columns)
-    comp = dict(companions or {})
-    managed = set(pumps) | set(comp)
-    notes = []
-    dropped = [c for c in out.controls if c.link in managed]
-    out.controls = [c for c in out.controls if c.link not in managed]
-    if dropped:
-        notes.append(f"{len(dropped)} control(s) of scheduled pumps and their companion links replaced by the "
-                     "schedule")
-    kept = []
-    for r in out.rules:
-        if any(a.id in managed for a in r.then_actions + r.else_actions):
-            notes.append(f"rule {r.name!r} acts on a scheduled pump or its companion: removed")
-        else:
-            kept.append(r)
-    out.rules = kept
-    times = status.index.to_numpy(dtype=np.int64)
-    vals = status.to_numpy(float)
-    for j, p in enumerate(pumps):
-        s0 = vals[0, j]
-        out.pump.loc[p, "initial_status"] = "OPEN" if s0 > 0 else "CLOSED"
-        out.pump.loc[p, "speed_pattern"] = ""
-        if s0 > 0:
-            out.pump.loc[p, "speed"] = float(s0)
-        for i in range(1, len(times)):
-            if vals[i, j] == vals[i - 1, j]:
-                continue
-            t = int(times[i])
-            if vals[i, j] <= 0:
-                out.controls.append(Control(link=p, action="CLOSED", condition="TIME", time_s=t))
-            elif vals[i, j] == 1.0:  # OPEN also restores the nominal speed
-                out.controls.append(Control(link=p, action="OPEN", condition="TIME", time_s=t))
-            else:  # a speed setting opens a closed pump (EPANET)
-                out.controls.append(Control(link=p, action="SETTING", condition="TIME", time_s=t,
-                                            setting=float(vals[i, j])))
-    for link, p in comp.items():
-        j = pumps.index(p)
-        on = vals[:, j] > 0
-        _set_link_status(out, link, "CLOSED" if on[0] else "OPEN")
-        for i in range(1, len(times)):
-            if on[i] != on[i - 1]:
-                out.controls.append(Control(link=link, action="CLOSED" if on[i] else "OPEN", condition="TIME",
-                                            time_s=int(times[i])))
-    return out, notes
-
-
-def _set_link_status(wn: WaterNetwork, link: str, status: str) -> None:
-    if link in wn.pipe.index:
-        if wn.pipe.loc[link, "status"] != "CV":
-            wn.pipe.loc[link, "status"] = status
-    elif link in wn.valve.index:
-        wn.valve.loc[link, "initial_status"] = status
-    elif link in wn.pump.index:
-        wn.pump.loc[link, "initial_status"] = status
-
-
 def tank_levels(result, wn: WaterNetwork, tanks: Sequence[str]) -> pd.DataFrame:
     """Tank levels (m above the tank bottom) from a hydraulic result (rows: its reporting times)."""
     el = wn.tank.loc[list(tanks), "elevation_m"].to_numpy(float)
@@ -210,7 +148,7 @@ class _Snapshots:
     def set_frozen(self, status: Mapping[str, str], setting: Mapping[str, float]) -> None:
         w = self.w
         for link in self.frozen:
-            _set_link_status(w, link, status[link] if status[link] in ("OPEN", "CLOSED") else "OPEN")
+            set_link_status(w, link, status[link] if status[link] in ("OPEN", "CLOSED") else "OPEN")
             if link in w.valve.index:
                 if np.isfinite(setting[link]):
                     w.valve.loc[link, "setting"] = float(setting[link])
@@ -228,7 +166,7 @@ class _Snapshots:
             else:
                 w.pump.loc[p, "initial_status"] = "CLOSED"
         for link, p in self.comp.items():
-            _set_link_status(w, link, "CLOSED" if states[self.pumps.index(p)] > 0 else "OPEN")
+            set_link_status(w, link, "CLOSED" if states[self.pumps.index(p)] > 0 else "OPEN")
         for k, lev in levels.items():
             w.tank.loc[k, "init_level_m"] = float(lev)
         r = simulate_hydraulics(w, duration_s=0)
