@@ -29,6 +29,8 @@ class SolveStatus:
     objective: float
     iterations: int
     timings: dict[str, float] = field(default_factory=dict)
+    feasible: bool = False  # a primal solution is at hand (optimal, or an incumbent at a time limit)
+    mip_gap: float = 0.0  # relative gap of that solution (MILP)
 
 
 class HighsModel:
@@ -168,16 +170,19 @@ class HighsModel:
         text = self.highs.modelStatusToString(status)
         optimal = status == highspy.HighsModelStatus.kOptimal
         info = self.highs.getInfo()
-        if optimal:
+        feasible = optimal or int(info.primal_solution_status) == 2  # 2: a feasible point (e.g. a MIP incumbent)
+        self.mip_gap = float(info.mip_gap) if self.integer.any() and feasible else 0.0
+        if feasible:
             sol = self.highs.getSolution()
             self.x = np.asarray(sol.col_value)
-            duals = np.asarray(sol.row_dual)
-            self.row_duals = duals if self.sense == pyo.minimize else -duals
-            self.mip_gap = float(info.mip_gap) if self.integer.any() else 0.0
+            if optimal:
+                duals = np.asarray(sol.row_dual)
+                self.row_duals = duals if self.sense == pyo.minimize else -duals
         obj = info.objective_function_value if self.sense == pyo.minimize else -info.objective_function_value
-        return SolveStatus(status=text, optimal=optimal, objective=float(obj) if optimal else float("nan"),
+        return SolveStatus(status=text, optimal=optimal, objective=float(obj) if feasible else float("nan"),
                            iterations=int(info.simplex_iteration_count + info.ipm_iteration_count),
-                           timings={"solve_s": time.perf_counter() - t0})
+                           timings={"solve_s": time.perf_counter() - t0}, feasible=bool(feasible),
+                           mip_gap=self.mip_gap)
 
     def set_col_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         """Change variable bounds in place (keeps the basis for a warm re-solve)."""

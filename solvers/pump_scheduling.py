@@ -1,26 +1,34 @@
 """Pump scheduling for the water network (a MILP), checked in closed loop with the twin's hydraulic solver.
 
-Symbols (steps t = 0 … T−1 of length Δ, pumps p with states s — off or a relative speed —, tanks k):
+Symbols (steps t = 0 … T−1 of length Δ; units u — a pump, or a group of identical pumps in parallel —
+with states s = (pumps running n_us, speed); tanks k):
 
 =============  ==========================  ==============================================================
 symbol         Pyomo                       meaning (unit)
 =============  ==========================  ==============================================================
-x_pst          ``m.state[p, s, t]``        1 when pump p runs in state s during step t (binary; Σ_s = 1)
+x_ust          ``m.state[u, s, t]``        1 when unit u is in state s during step t (binary; Σ_s = 1)
 h_kt           ``m.level[k, t]``           level of tank k at the start of step t, t = 0 … T (m)
 σ_kt           ``m.level_slack[k, t]``     level-bound violation (m), priced at ``penalty`` (diagnosis)
-y_pt           ``m.start[p, t]``           1 when pump p starts at step t (counts starts)
+y_ut           ``m.start[u, t]``           pumps of unit u started at step t (≥ 0)
 q̂, Δq, B                                   tank-inflow surrogate (m³/s, m³/s per m): :mod:`solvers.pump_surrogate`
 A_kt                                       tank area at the reference level (m²)
-P_pst                                      power of pump p in state s at step t (kW)
-c_pt                                       energy price for pump p at step t (per kWh)
+P_ust                                      power of unit u in state s at step t (kW)
+c_ut                                       energy price for unit u at step t (per kWh)
 =============  ==========================  ==============================================================
 
-* ``m.mass_balance[k, t]``: A_kt (h_k,t+1 − h_kt) = Δ (q̂_kt + Σ_p Σ_s Δq_kpst x_pst + Σ_j B_kjt (h_jt − ĥ_jt))
-* ``m.one_state[p, t]``: Σ_s x_pst = 1
+* ``m.mass_balance[k, t]``: A_kt (h_k,t+1 − h_kt) = Δ (q̂_kt + Σ_u Σ_s Δq_kust x_ust + Σ_j B_kjt (h_j,t+1 − ĥ_jt))
+  (the level response taken at the end of the step: stable for tanks that equalise through short mains)
+* ``m.one_state[u, t]``: Σ_s x_ust = 1
 * level bounds: h̲_k + margin_k − σ_kt ≤ h_kt ≤ h̄_k − margin_k + σ_kt for t ≥ 1; end level
-  h_kT ≥ h_k^end − σ_kT (``m.end_level[k]``)
-* ``m.starts[p, t]``: y_pt ≥ on_pt − on_p,t−1 with on_pt = Σ_{s>0} x_pst; Σ_t y_pt ≤ N_p (``m.max_starts[p]``)
-* objective: min Σ_t Σ_p Σ_s c_pt (Δ/3600) P_pst x_pst + ε Σ y_pt + penalty Σ σ_kt
+  h_kT ≥ h_k^end − σ_kT (``m.end_level[k]``), for the tanks the scheduled pumps fill (the others follow
+  their own controls and are only checked in simulation)
+* ``m.starts[u, t]``: y_ut ≥ n_ut − n_u,t−1 with n_ut = Σ_s n_us x_ust; Σ_t y_ut ≤ N · |u| (``m.max_starts[u]``:
+  the start limit per pump, pooled over a unit's pumps)
+* objective: min Σ_t Σ_u Σ_s c_ut (Δ/3600) P_ust x_ust + ε Σ y_ut + penalty Σ σ_kt
+
+Grouping identical parallel pumps into one unit whose state is how many run both measures their joint
+response correctly (parallel pumps on one main do not add their flows) and removes the symmetric
+solutions a per-pump model would make the branch and bound explore.
 
 Closed loop (:func:`solve_pump_schedule`): the surrogate is measured around the network's own operation
 (its controls, simulated), the MILP is solved, the schedule is simulated by
@@ -52,6 +60,7 @@ from .pump_surrogate import (
     schedule_network,
     step_states,
     tank_levels,
+    unit_state_index,
 )
 
 __all__ = ["PumpScheduleOptions", "PumpSchedule", "PumpScheduleError", "time_of_use_tariff",
@@ -107,8 +116,8 @@ class PumpScheduleOptions:
     start_cost: float = 1e-3
     companions: Mapping[str, str] | None = None
     iterations: int = 6
-    mip_gap: float = 1e-6
-    time_limit_s: float = 60.0
+    mip_gap: float = 1e-3
+    time_limit_s: float = 20.0
     threads: int = 1
     penalty: float = 1e7
 
@@ -135,7 +144,9 @@ class PumpSchedule:
     tariff), ``planned_cost`` (optimiser's estimate), ``baseline_cost`` (the network's own controls at the same
     tariff, simulated over the same horizon) and ``baseline_end_level``; ``within_bounds``;
     ``iterations``: one row per closed-loop round; ``network``: the network with the schedule as TIME
-    controls (``write_inp`` it to open it in EPANET); ``hydraulics``: its simulation."""
+    controls (``write_inp`` it to open it in EPANET); ``hydraulics``: its simulation; ``steered``: the tanks
+    the scheduled pumps fill (the others follow their own controls: checked in simulation only, their
+    planned levels are the surrogate's forecast)."""
 
     status: pd.DataFrame
     tank_level_planned: pd.DataFrame
@@ -153,10 +164,13 @@ class PumpSchedule:
     hydraulics: Any
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    steered: list[str] = field(default_factory=list)  # tanks the scheduled pumps fill (bounded in the MILP)
 
     @property
     def max_level_gap_m(self) -> float:
-        return float(np.abs(self.level_gap.to_numpy()).max())
+        """Largest |planned − simulated| level (m) over the tanks the schedule steers."""
+        cols = [k for k in self.level_gap.columns if k in self.steered] or list(self.level_gap.columns)
+        return float(np.abs(self.level_gap[cols].to_numpy()).max())
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable key figures."""
@@ -175,12 +189,12 @@ class PumpSchedule:
 # -- model blocks ---------------------------------------------------------------------------------------------
 
 def declare_pump_states(m: pyo.ConcreteModel, sg: TankSurrogate, T: int) -> None:
-    """x_pst (``m.state``) for the states a pump has, and Σ_s x_pst = 1 (``m.one_state``)."""
-    P, S = sg.state_ok.shape
-    m.PS = pyo.Set(initialize=[(p, s) for p in range(P) for s in range(S) if sg.state_ok[p, s]], dimen=2)
+    """x_ust (``m.state``) for the states a unit has, and Σ_s x_ust = 1 (``m.one_state``)."""
+    U, S = sg.state_ok.shape
+    m.PS = pyo.Set(initialize=[(u, s) for u in range(U) for s in range(S) if sg.state_ok[u, s]], dimen=2)
     m.state = pyo.Var(m.PS, range(T), domain=pyo.Binary)
-    m.one_state = pyo.Constraint(range(P), range(T), rule=lambda _m, p, t: sum(
-        m.state[p, s, t] for s in range(S) if sg.state_ok[p, s]) == 1)
+    m.one_state = pyo.Constraint(range(U), range(T), rule=lambda _m, u, t: sum(
+        m.state[u, s, t] for s in range(S) if sg.state_ok[u, s]) == 1)
 
 
 def declare_tank_balance(m: pyo.ConcreteModel, sg: TankSurrogate, step_s: int, level_init: np.ndarray) -> None:
@@ -193,7 +207,10 @@ def declare_tank_balance(m: pyo.ConcreteModel, sg: TankSurrogate, step_s: int, l
     def balance(_m, k, t):
         inflow = float(sg.q_ref[t, k]) + sum(float(sg.dq[t, k, p, s]) * m.state[p, s, t] for p, s in m.PS
                                              if sg.dq[t, k, p, s] != 0.0)
-        inflow = inflow + sum(float(sg.dq_dh[t, k, j]) * (m.level[j, t] - float(sg.level_ref[t, j]))
+        # the level terms at the step's end (backward Euler): tanks tied by short mains equalise within
+        # minutes, a stiff coupling that the explicit form would turn into hourly oscillations the
+        # optimiser could exploit; evaluated at the end of the step it damps instead
+        inflow = inflow + sum(float(sg.dq_dh[t, k, j]) * (m.level[j, t + 1] - float(sg.level_ref[t, j]))
                               for j in range(K) if sg.dq_dh[t, k, j] != 0.0)
         return float(sg.area[t, k]) * (m.level[k, t + 1] - m.level[k, t]) == step_s * inflow
 
@@ -217,25 +234,25 @@ def declare_level_bounds(m: pyo.ConcreteModel, lo: np.ndarray, hi: np.ndarray, e
 
 def declare_starts(m: pyo.ConcreteModel, sg: TankSurrogate, on_before: np.ndarray, max_starts: int | None,
                    T: int) -> None:
-    """Start indicators y_pt ≥ on_pt − on_p,t−1 (``m.starts``) and Σ_t y_pt ≤ N (``m.max_starts``)."""
-    P, S = sg.state_ok.shape
-    run = [s for s in range(S) if sg.states[s] > 0]
-    m.start = pyo.Var(range(P), range(T), bounds=(0.0, 1.0))
+    """Starts y_ut ≥ n_ut − n_u,t−1 (``m.starts``) and Σ_t y_ut ≤ N |u| (``m.max_starts``)."""
+    U, S = sg.state_ok.shape
+    m.start = pyo.Var(range(U), range(T), bounds=(0.0, None))
 
-    def on(p, t):
+    def running(u, t):
         if t < 0:
-            return float(on_before[p])
-        return sum(m.state[p, s, t] for s in run if sg.state_ok[p, s])
+            return float(on_before[u])
+        return sum(sg.running(u, s) * m.state[u, s, t] for s in range(1, S) if sg.state_ok[u, s])
 
-    m.starts = pyo.Constraint(range(P), range(T), rule=lambda _m, p, t: m.start[p, t] >= on(p, t) - on(p, t - 1))
+    m.starts = pyo.Constraint(range(U), range(T), rule=lambda _m, u, t: m.start[u, t]
+                              >= running(u, t) - running(u, t - 1))
     if max_starts is not None:
-        m.max_starts = pyo.Constraint(range(P), rule=lambda _m, p: sum(m.start[p, t] for t in range(T))
-                                      <= int(max_starts))
+        m.max_starts = pyo.Constraint(range(U), rule=lambda _m, u: sum(m.start[u, t] for t in range(T))
+                                      <= int(max_starts) * len(sg.units[u]))
 
 
 def declare_pumping_cost(m: pyo.ConcreteModel, sg: TankSurrogate, price: np.ndarray, step_s: int,
                          start_cost: float, penalty: float) -> None:
-    """Energy cost Σ c_pt (Δ/3600) P_pst x_pst (``m.energy_cost``) and the objective."""
+    """Energy cost Σ c_ut (Δ/3600) P_ust x_ust (``m.energy_cost``) and the objective."""
     T = price.shape[0]
     m.energy_cost = pyo.Expression(expr=sum(float(price[t, p] * step_s / 3600.0 * sg.power[t, p, s])
                                             * m.state[p, s, t] for p, s in m.PS for t in range(T)
@@ -247,7 +264,8 @@ def declare_pumping_cost(m: pyo.ConcreteModel, sg: TankSurrogate, price: np.ndar
 def build_pump_schedule_model(sg: TankSurrogate, price: np.ndarray, step_s: int, level_init: np.ndarray,
                               lo: np.ndarray, hi: np.ndarray, end: np.ndarray | None, on_before: np.ndarray,
                               options: PumpScheduleOptions) -> PumpScheduleModel:
-    """Build the MILP of the module docstring from a measured surrogate (``price``: steps × pumps)."""
+    """Build the MILP of the module docstring from a measured surrogate (``price``: steps × units;
+    ``on_before``: pumps of each unit running before the first step)."""
     T = sg.q_ref.shape[0]
     m = pyo.ConcreteModel(name="pump schedule")
     declare_pump_states(m, sg, T)
@@ -314,6 +332,21 @@ def _check(wn: WaterNetwork, opts: PumpScheduleOptions) -> tuple[list[str], dict
     return pumps, speeds
 
 
+def pump_units(wn: WaterNetwork, pumps: list[str], speeds: dict[str, list[float]], price: np.ndarray
+               ) -> tuple[list[list[str]], list[list[tuple[int, float]]]]:
+    """Units: identical pumps in parallel (same end nodes, curves, power, speeds and prices) grouped, each
+    other pump alone; a unit's states are (pumps running, speed), (0, 0.0) first."""
+    keys: dict[tuple, list[str]] = {}
+    for j, p in enumerate(pumps):
+        r = wn.pump.loc[p]
+        key = (r["node1"], r["node2"], r["head_curve"], r["efficiency_curve"], float(r["power_kw"]),
+               tuple(speeds[p]), price[:, j].tobytes())
+        keys.setdefault(key, []).append(p)
+    units = list(keys.values())
+    states = [[(0, 0.0)] + [(n, float(v)) for n in range(1, len(u) + 1) for v in speeds[u[0]]] for u in units]
+    return units, states
+
+
 def _frozen_links(wn: WaterNetwork, managed: set[str]) -> list[str]:
     links = {c.link for c in wn.controls} | {a.id for r in wn.rules for a in r.then_actions + r.else_actions}
     return sorted(link for link in links if link not in managed)
@@ -377,11 +410,21 @@ def solve_pump_schedule(wn: WaterNetwork, options: PumpScheduleOptions | None = 
     timings = {"baseline_simulation_s": time.perf_counter() - t0}
 
     frozen = _frozen_links(base, set(pumps) | set(comp))
-    on_before = (base.pump.loc[pumps, "initial_status"] == "OPEN").to_numpy(float)
-    ref_states = step_states(base_res, pumps, times)
+    units, unit_states = pump_units(base, pumps, speeds, price)
+    upos = [[pumps.index(p) for p in u] for u in units]
+    unit_price = np.column_stack([price[:, js[0]] for js in upos])
+    open0 = (base.pump.loc[pumps, "initial_status"] == "OPEN").to_numpy(float)
+    on_before = np.array([open0[js].sum() for js in upos])
+
+    def to_units(pump_speeds: np.ndarray) -> np.ndarray:  # steps × pumps (speeds) → steps × units (states)
+        return np.array([[unit_state_index(unit_states[u], row[js]) for u, js in enumerate(upos)]
+                         for row in pump_speeds], dtype=int)
+
+    ref_states = to_units(step_states(base_res, pumps, times))
     ref_levels = base_levels.to_numpy(float)[:T]
     ref_res = base_res
     margin = np.full(len(tanks), float(opts.level_margin_m))
+    steered = None
     rounds, best, seen = [], None, set()
     t_meas = t_solve = t_sim = 0.0
     for it in range(int(opts.iterations)):
@@ -390,18 +433,28 @@ def solve_pump_schedule(wn: WaterNetwork, options: PumpScheduleOptions | None = 
         if frozen:
             fst = ref_res.link_status[frozen].reindex(times, method="ffill")
             fse = ref_res.link_setting[frozen].reindex(times, method="ffill")
-        sg = measure_surrogate(base, pumps, speeds, ref_states, ref_levels, step, comp, fst, fse)
+        sg = measure_surrogate(base, units, unit_states, ref_states, ref_levels, step, comp, fst, fse)
         t1 = time.perf_counter()
-        lo = np.minimum(bounds_lo + margin, np.maximum(level0, bounds_lo))
-        hi = bounds_hi - margin
-        pm = build_pump_schedule_model(sg, price, step, level0, lo, hi, end, on_before, opts)
+        if steered is None:  # tanks whose inflow the scheduled pumps change; the others follow their own
+            steered = np.abs(sg.dq).max(axis=(0, 2, 3)) > 1e-6  # controls and are only checked in simulation
+        lo = np.where(steered, np.minimum(bounds_lo + margin, np.maximum(level0, bounds_lo)), -1e3)
+        hi = np.where(steered, bounds_hi - margin, 1e3)
+        end_k = None if end is None else np.where(steered, end, np.nan)
+        pm = build_pump_schedule_model(sg, unit_price, step, level0, lo, hi, end_k, on_before, opts)
         hm = HighsModel(pm.model, time_limit_s=opts.time_limit_s, threads=opts.threads)
         st = hm.solve(mip_gap=opts.mip_gap, mip_duals=False)
-        if not st.optimal and "limit" not in st.status.lower():
-            raise PumpScheduleError(f"the pump-scheduling MILP ended {st.status!r}")
+        if not st.feasible:
+            limit = f" (time limit {opts.time_limit_s:g} s)" if "limit" in st.status.lower() else ""
+            raise PumpScheduleError(f"the pump-scheduling MILP ended {st.status!r} without a schedule{limit}")
         t2 = time.perf_counter()
         status, planned, planned_cost, slack = _read(pm, hm, pumps, tanks, times, opts)
-        if slack.max() > 1e-6:
+        if slack.max() > 1e-3 and rounds:  # a tightened round has no schedule: keep what the loop found
+            rounds.append({"iteration": it, "planned_cost": np.nan, "simulated_cost": np.nan,
+                           "max_level_gap_m": np.nan, "within_bounds": False, "end_level_short_m": np.nan,
+                           "snapshots": sg.snapshots, "mip_status": "infeasible after tightening",
+                           "mip_gap": st.mip_gap})
+            break
+        if slack.max() > 1e-3:  # mm: below that it is the MIP tolerance, not a conflict
             k, t = np.unravel_index(int(np.argmax(slack)), slack.shape)
             where = (f"its end level {end[k]:.4g} m" if t >= T else
                      f"its levels [{lo[k]:.4g}, {hi[k]:.4g}] m (margin {margin[k]:.3g} m) at "
@@ -420,13 +473,13 @@ def solve_pump_schedule(wn: WaterNetwork, options: PumpScheduleOptions | None = 
         tol = 1e-3
         end_short = (np.zeros(len(tanks)) if end is None else
                      np.nan_to_num(end - opts.end_tolerance_m - simulated.iloc[-1].to_numpy(), nan=-1.0))
-        ok = bool((low > tol).all() and (high > tol).all() and (end_short <= 1e-6).all()
+        ok = bool((low[steered] > tol).all() and (high[steered] > tol).all() and (end_short[steered] <= 1e-3).all()
                   and res.halted_at_s is None)
         gap = planned.to_numpy() - simulated.to_numpy()
         rounds.append({"iteration": it, "planned_cost": planned_cost, "simulated_cost": cost,
-                       "max_level_gap_m": float(np.abs(gap).max()), "within_bounds": ok,
+                       "max_level_gap_m": float(np.abs(gap[:, steered]).max()), "within_bounds": ok,
                        "end_level_short_m": float(max(0.0, end_short.max())), "snapshots": sg.snapshots,
-                       "mip_status": st.status})
+                       "mip_status": st.status, "mip_gap": st.mip_gap})
         if ok and (best is None or cost < best[0] - 1e-9):
             best = (cost, status, planned, simulated, net, res, planned_cost, notes)
         key = status.to_numpy().tobytes()
@@ -434,11 +487,16 @@ def solve_pump_schedule(wn: WaterNetwork, options: PumpScheduleOptions | None = 
             break
         seen.add(key)
         # widen the margin of tanks that left their bounds or missed their end level in simulation
-        margin = margin + np.where(low <= tol, tol - low + 0.05, 0.0) + np.where(high <= tol, tol - high + 0.05, 0.0)
-        if end is not None:
-            widen = end_short > 1e-6
-            end = np.where(widen, end + end_short + 0.02, end)
-        ref_states = status.to_numpy(float)
+        if res.halted_at_s is not None:  # the run stopped (a tank ran dry and the network fell apart)
+            margin = margin + 0.25
+        else:
+            margin = margin + np.where(low <= tol, tol - low + 0.05, 0.0) + np.where(high <= tol, tol - high + 0.05,
+                                                                                       0.0)
+            if end is not None:
+                widen = end_short > 1e-3
+                end = np.where(widen, np.minimum(end + end_short + 0.02, bounds_hi - margin), end)
+        margin = np.minimum(margin, 0.45 * (bounds_hi - bounds_lo))
+        ref_states = to_units(status.to_numpy(float))
         ref_levels = simulated.to_numpy(float)[:T]
         ref_res = res
     timings.update({"surrogate_s": t_meas, "milp_s": t_solve, "simulation_s": t_sim,
@@ -446,11 +504,13 @@ def solve_pump_schedule(wn: WaterNetwork, options: PumpScheduleOptions | None = 
     log = pd.DataFrame(rounds).set_index("iteration")
     if best is None:
         worst = log.iloc[-1]
-        raise PumpScheduleError(
+        err = PumpScheduleError(
             f"no schedule kept every tank within its bounds in simulation after {len(log)} closed-loop rounds "
             f"(last: level gap {worst['max_level_gap_m']:.3g} m, end level short by {worst['end_level_short_m']:.3g} "
             "m); the surrogate does not capture the network well enough at this step: try a shorter step or a "
             "larger level margin")
+        err.iterations = log  # the closed-loop rounds, for a diagnosis
+        raise err
     cost, status, planned, simulated, net, res, planned_cost, notes = best
     sim_all = tank_levels(res, net, tanks)
     bounds = pd.DataFrame({"min_simulated_m": sim_all.min(), "max_simulated_m": sim_all.max(),
@@ -462,7 +522,8 @@ def solve_pump_schedule(wn: WaterNetwork, options: PumpScheduleOptions | None = 
                         level_gap=planned - simulated, tank_bounds=bounds, energy=energy, cost=cost,
                         planned_cost=planned_cost, baseline_cost=baseline_cost,
                         baseline_end_level=base_levels.iloc[-1].rename("level_m"), within_bounds=True,
-                        iterations=log, network=net, hydraulics=res, notes=notes, timings=timings)
+                        iterations=log, network=net, hydraulics=res, notes=notes, timings=timings,
+                        steered=[k for k, on in zip(tanks, steered) if on])
 
 
 def _read(pm: PumpScheduleModel, hm: HighsModel, pumps: list[str], tanks: list[str], times: np.ndarray,
@@ -470,9 +531,10 @@ def _read(pm: PumpScheduleModel, hm: HighsModel, pumps: list[str], tanks: list[s
     m, sg = pm.model, pm.surrogate
     T, K = len(times), len(tanks)
     status = np.zeros((T, len(pumps)))
-    for (p, s) in m.PS:
-        x = hm.values_of(m.state[p, s, t] for t in range(T))
-        status[:, p] += np.where(x > 0.5, sg.states[s], 0.0)
+    for (u, s) in m.PS:
+        x = hm.values_of(m.state[u, s, t] for t in range(T)) > 0.5
+        for p, v in zip(sg.units[u], sg.pump_speeds(u, s)):
+            status[x, pumps.index(p)] = v
     levels = hm.values_of(m.level[k, t] for k in range(K) for t in range(T + 1)).reshape(K, T + 1).T
     idx = pd.Index(times, name="time_s")
     status_df = pd.DataFrame(status, index=idx, columns=pd.Index(pumps, name="pump"))

@@ -5,13 +5,16 @@ inflow and each pump's power respond to the pump states and to the tank levels. 
 network itself, not assumed: at the start of each step the hydraulic solver (:func:`~twin.water.
 simulate_hydraulics`, a single snapshot at that step's demand multipliers) is run
 
-* at the reference state (pump states ū_t, tank levels ĥ_t): tank inflows q̂_kt, pump powers P̂_pt;
-* with one pump switched to each of its other states s (off or another speed), the others at reference:
-  Δq_kpst = q_k(ū with p→s) − q̂_kt and the power of p in that state P_pst;
+* at the reference state (unit states ū_t, tank levels ĥ_t): tank inflows q̂_kt;
+* with one *unit* switched to each of its other states s, the others at reference:
+  Δq_kust = q_k(ū with u→s) − q̂_kt and the unit's power in that state P_ust;
 * with one tank's level raised by δ: the sensitivities B_kjt = ∂q_k/∂h_j (forward difference).
 
-So q_kt ≈ q̂_kt + Σ_p Σ_s Δq_kpst x_pst + Σ_j B_kjt (h_jt − ĥ_jt), exact at the reference and at every
-single-pump change; interactions between pumps switched together and the level dependence of power are
+A unit is a pump, or a group of identical pumps in parallel (same nodes, curves and prices): its states
+are how many of them run (and at which speed), each measured as such — parallel pumps on one main do not
+add their flows, so a per-pump linearisation would be wrong by the whole interaction.  So
+q_kt ≈ q̂_kt + Σ_u Σ_s Δq_kust x_ust + Σ_j B_kjt (h_jt − ĥ_jt), exact at the reference and at every
+single-unit change; interactions between units switched together and the level dependence of power are
 left to the closed loop (re-linearising around the simulated trajectory).  With the step equal to the
 hydraulic step, EPANET's own tank update (flows at the step's start held over the step) is the explicit
 Euler step the scheduler uses, so the only model error is this linearisation.
@@ -33,23 +36,23 @@ from twin.water import WaterNetwork, simulate_hydraulics
 from twin.water.schedule import schedule_network, set_link_status
 
 __all__ = ["TankSurrogate", "find_companions", "measure_surrogate", "schedule_network", "tank_area",
-           "tank_levels", "install_tariff", "step_states"]
+           "tank_levels", "install_tariff", "step_states", "unit_state_index"]
 
 _FLIP = {"OPEN": "CLOSED", "CLOSED": "OPEN"}
 
 
 @dataclass
 class TankSurrogate:
-    """Per-step linear response of tank inflows (m³/s) and pump powers (kW) to pump states and tank levels.
+    """Per-step linear response of tank inflows (m³/s) and unit powers (kW) to unit states and tank levels.
 
-    Arrays: ``q_ref`` (T × K), ``dq`` (T × K × P × S: change of tank inflow when pump p is in state s,
-    zero at its reference state), ``power`` (T × P × S, kW, zero when off), ``dq_dh`` (T × K × K, m³/s per m),
-    ``level_ref`` (T × K, m), ``area`` (T × K, m²), ``state_ok`` (P × S: whether pump p has state s);
-    ``states`` lists the speeds per state column (0 = off)."""
+    ``units``: the pump ids of each unit; ``unit_states[u]``: its states as (pumps running, speed), state 0
+    = (0, 0.0).  Arrays: ``q_ref`` (T × K), ``dq`` (T × K × U × S: change of tank inflow when unit u is in
+    state s, zero at its reference state; S = the most states of a unit, padded), ``power`` (T × U × S, kW),
+    ``dq_dh`` (T × K × K, m³/s per m), ``level_ref`` (T × K, m), ``area`` (T × K, m²), ``state_ok`` (U × S)."""
 
     tanks: list[str]
-    pumps: list[str]
-    states: list[float]
+    units: list[list[str]]
+    unit_states: list[list[tuple[int, float]]]
     q_ref: np.ndarray
     dq: np.ndarray
     power: np.ndarray
@@ -58,6 +61,29 @@ class TankSurrogate:
     area: np.ndarray
     state_ok: np.ndarray
     snapshots: int
+
+    def running(self, u: int, s: int) -> int:
+        """Pumps running in state s of unit u."""
+        return self.unit_states[u][s][0]
+
+    def pump_speeds(self, u: int, s: int) -> list[float]:
+        """The speed of each pump of unit u in state s (0 = off): the first n run."""
+        n, speed = self.unit_states[u][s]
+        return [speed if i < n else 0.0 for i in range(len(self.units[u]))]
+
+
+def unit_state_index(states: list[tuple[int, float]], speeds: np.ndarray) -> int:
+    """The state of a unit whose pumps run at ``speeds`` (0 = off): the count running, at their mean speed
+    rounded to the nearest allowed one."""
+    n = int((speeds > 0).sum())
+    if n == 0:
+        return 0
+    mean = float(speeds[speeds > 0].mean())
+    cands = [i for i, (k, _v) in enumerate(states) if k == n]
+    if not cands:  # more pumps than the states know: the largest count
+        top = max(k for k, _v in states)
+        cands = [i for i, (k, _v) in enumerate(states) if k == top]
+    return min(cands, key=lambda i: abs(states[i][1] - mean))
 
 
 def tank_area(wn: WaterNetwork, tank: str, level_m: float) -> float:
@@ -176,58 +202,66 @@ class _Snapshots:
         return inflow, np.nan_to_num(power)
 
 
-def measure_surrogate(wn: WaterNetwork, pumps: Sequence[str], speeds: Mapping[str, Sequence[float]],
+def measure_surrogate(wn: WaterNetwork, units: Sequence[Sequence[str]], unit_states: Sequence[Sequence[tuple]],
                       ref_states: np.ndarray, ref_levels: np.ndarray, step_s: int,
                       companions: Mapping[str, str], frozen_status: pd.DataFrame | None = None,
                       frozen_setting: pd.DataFrame | None = None, level_step_m: float = 0.05) -> TankSurrogate:
     """Measure the :class:`TankSurrogate` along a reference trajectory.
 
-    ``ref_states``: steps × pumps (speed, 0 = off); ``ref_levels``: steps × tanks (m, at each step's start);
-    ``frozen_status``/``frozen_setting``: statuses of other controlled links at each step start (rows = step
-    index), from the reference simulation."""
+    ``units``: pump ids per unit; ``unit_states``: (pumps running, speed) per unit state, state 0 = off;
+    ``ref_states``: steps × units (state index); ``ref_levels``: steps × tanks (m, at each step's start);
+    ``frozen_status``/``frozen_setting``: statuses of other controlled links at each step start (rows =
+    step index), from the reference simulation."""
     tanks = list(wn.tank.index)
-    T, K, P = ref_states.shape[0], len(tanks), len(pumps)
-    states = sorted({0.0} | {float(s) for p in pumps for s in speeds[p]})
-    S = len(states)
-    ok = np.zeros((P, S), bool)
-    for j, p in enumerate(pumps):
-        for s in [0.0, *speeds[p]]:
-            ok[j, states.index(float(s))] = True
+    pumps = [p for u in units for p in u]
+    T, K, U = ref_states.shape[0], len(tanks), len(units)
+    S = max(len(st) for st in unit_states)
+    ok = np.zeros((U, S), bool)
+    for u, st in enumerate(unit_states):
+        ok[u, : len(st)] = True
     frozen = list(frozen_status.columns) if frozen_status is not None else []
     snap = _Snapshots(wn, pumps, companions, frozen)
-    q_ref = np.zeros((T, K))
-    dq = np.zeros((T, K, P, S))
-    power = np.zeros((T, P, S))
-    dq_dh = np.zeros((T, K, K))
-    area = np.zeros((T, K))
+    sg = TankSurrogate(tanks=tanks, units=[list(u) for u in units], unit_states=[list(s) for s in unit_states],
+                       q_ref=np.zeros((T, K)), dq=np.zeros((T, K, U, S)), power=np.zeros((T, U, S)),
+                       dq_dh=np.zeros((T, K, K)), level_ref=np.asarray(ref_levels, float), area=np.zeros((T, K)),
+                       state_ok=ok, snapshots=0)
+    pos = {p: i for i, p in enumerate(pumps)}
+
+    def speeds(states: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(pumps))
+        for u, s in enumerate(states):
+            for p, v in zip(units[u], sg.pump_speeds(u, int(s))):
+                out[pos[p]] = v
+        return out
+
+    def unit_power(pw: np.ndarray, u: int) -> float:
+        return float(sum(pw[pos[p]] for p in units[u]))
+
     max_level = wn.tank["max_level_m"].to_numpy(float)
     for t in range(T):
         snap.set_clock(t * step_s)
         if frozen:
             snap.set_frozen(frozen_status.iloc[t].to_dict(), frozen_setting.iloc[t].to_dict())
         lev = dict(zip(tanks, ref_levels[t]))
-        ref = ref_states[t].astype(float)
-        q0, p0 = snap.run(ref, lev, tanks)
-        q_ref[t] = q0
-        for j in range(P):
-            for si, s in enumerate(states):
-                if not ok[j, si]:
-                    continue
-                if s == ref[j]:
-                    power[t, j, si] = p0[j] if s > 0 else 0.0
+        ref = ref_states[t].astype(int)
+        q0, p0 = snap.run(speeds(ref), lev, tanks)
+        sg.q_ref[t] = q0
+        for u in range(U):
+            for s in range(len(unit_states[u])):
+                if s == ref[u]:
+                    sg.power[t, u, s] = unit_power(p0, u)
                     continue
                 alt = ref.copy()
-                alt[j] = s
-                q1, p1 = snap.run(alt, lev, tanks)
-                dq[t, :, j, si] = q1 - q0
-                power[t, j, si] = p1[j] if s > 0 else 0.0
+                alt[u] = s
+                q1, p1 = snap.run(speeds(alt), lev, tanks)
+                sg.dq[t, :, u, s] = q1 - q0
+                sg.power[t, u, s] = unit_power(p1, u)
         for i, k in enumerate(tanks):
             d = level_step_m if ref_levels[t, i] + level_step_m <= max_level[i] else -level_step_m
             lev2 = dict(lev)
             lev2[k] = ref_levels[t, i] + d
-            q2, _ = snap.run(ref, lev2, tanks)
-            dq_dh[t, :, i] = (q2 - q0) / d
-            area[t, i] = tank_area(wn, k, ref_levels[t, i])
-    return TankSurrogate(tanks=tanks, pumps=list(pumps), states=states, q_ref=q_ref, dq=dq, power=power,
-                         dq_dh=dq_dh, level_ref=np.asarray(ref_levels, float), area=area, state_ok=ok,
-                         snapshots=snap.count)
+            q2, _ = snap.run(speeds(ref), lev2, tanks)
+            sg.dq_dh[t, :, i] = (q2 - q0) / d
+            sg.area[t, i] = tank_area(wn, k, ref_levels[t, i])
+    sg.snapshots = snap.count
+    return sg

@@ -155,3 +155,22 @@ def test_an_unreachable_end_level_is_diagnosed_with_the_tank(net3):
     with pytest.raises(PumpScheduleError, match=r"tank '1' cannot be kept within its end level"):
         solve_pump_schedule(wn, PumpScheduleOptions(tariff=TARIFF, pumps=["10"], iterations=1,
                                                     end_level={"1": float(wn.tank.loc["1", "init_level_m"]) + 4.0}))
+
+
+def test_the_berkane_network_schedule_beats_its_level_controls_and_stays_within_bounds():
+    """The Berkane summer day at the dataset's time-of-use tariff: identical parallel pumps are scheduled as
+    units, the Saïdia tank (fed by gravity through its own valve control) is left to its control."""
+    from twin import load_berkane
+
+    twin = load_berkane("summer")
+    tariff = twin.series["price_mad_kwh"].to_numpy()
+    r = solve_pump_schedule(twin.water, PumpScheduleOptions(tariff=tariff, iterations=2))
+    assert r.cost < r.baseline_cost
+    assert r.steered == ["T_S1", "T_S2", "T_E"]
+    lev = _levels(simulate_hydraulics(r.network, duration_s=24 * 3600), twin.water)
+    tank = twin.water.tank
+    assert (lev.min() > tank["min_level_m"]).all() and (lev.max() < tank["max_level_m"]).all()
+    assert (lev.loc[24 * 3600, r.steered] >= tank.loc[r.steered, "init_level_m"] - 1e-3).all()
+    assert r.max_level_gap_m < 0.25
+    # identical pumps run as a unit: PS_WTP_2 never runs without PS_WTP_1
+    assert ((r.status["PS_WTP_2"] > 0) <= (r.status["PS_WTP_1"] > 0)).all()
