@@ -31,6 +31,17 @@ from .pump_scheduling import (
     solve_pump_schedule,
     time_of_use_tariff,
 )
+from .restoration import (
+    RestorationError,
+    RestorationModel,
+    RestorationOptions,
+    RestorationProblem,
+    RestorationSolution,
+    build_restoration_model,
+    evaluate_routes,
+    solve_restoration,
+    travel_times_from_skim,
+)
 from .rolling import handover_state, rolling_day_ahead, rolling_dispatch
 from .water_allocation import AllocationError, AllocationProblem, AllocationSolution, solve_allocation
 
@@ -40,4 +51,6 @@ __all__ = ["build_dispatch_model", "solve_dispatch", "update_dispatch", "Dispatc
            "PumpSchedule", "PumpScheduleError", "PumpScheduleOptions", "build_pump_schedule_model",
            "simulate_pump_schedule", "solve_pump_schedule", "time_of_use_tariff", "DispatchState",
            "DayAheadSchedule", "EVCharging", "WaterWorks", "build_day_ahead_model", "ev_sessions_from_arrivals",
-           "solve_day_ahead", "rolling_day_ahead", "handover_state"]
+           "solve_day_ahead", "rolling_day_ahead", "handover_state", "RestorationError", "RestorationModel",
+           "RestorationOptions", "RestorationProblem", "RestorationSolution", "build_restoration_model",
+           "evaluate_routes", "solve_restoration", "travel_times_from_skim"]
