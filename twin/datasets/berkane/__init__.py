@@ -146,6 +146,15 @@ def load_berkane(season: str = "summer", data_dir: str | Path | None = None) -> 
             # × the summer tourist uplift) and the nearby centres of the bulk offtake
             "water_people": {"SAIDIA": SAIDIA_POPULATION_2014 * (SAIDIA_SUMMER_UPLIFT if season == "summer" else 1.0),
                              "BULK": float(PEOPLE_SERVED_BY_PLANT - POPULATION_2024 - SAIDIA_POPULATION_2014)},
+            # the water works as the day-ahead schedule sees them (README.water): the plant's lift fills the
+            # two foothill tanks, the east booster lifts from them to the high zone (districts D05, D06)
+            "water_works": {
+                "storages": {"FOOTHILL": ["T_S1", "T_S2"], "EAST": ["T_E"]},
+                "transfers": {"PS_WTP": {"pumps": ["PS_WTP_1", "PS_WTP_2", "PS_WTP_3"], "from": "",
+                                         "to": "FOOTHILL", "bus": "B_WTP"},
+                              "PS_EAST": {"pumps": ["PS_EAST_1", "PS_EAST_2"], "from": "FOOTHILL", "to": "EAST",
+                                          "bus": "B_PS_EAST"}},
+                "zones": {"FOOTHILL": [f"D{i:02d}" for i in range(1, 25) if i not in (5, 6)], "EAST": ["D05", "D06"]}},
             "manifest": json.loads((d / "MANIFEST.json").read_text()) if (d / "MANIFEST.json").exists() else {}}
     twin = CoupledTwin(
         name=f"Berkane ({season} day)", grid=grid, water=water, roads=roads,

@@ -5,7 +5,10 @@ status): the N2 crosses the city east–west as an urban boulevard (2×2 lanes, 
 signals) at ``N2_Y_KM``; the 14 km 2×2 bypass runs north of the city at ``BYPASS_Y_KM`` and joins the N2
 west and east of town; Avenue Mohammed V, the commercial spine, runs east–west at ``MOHAMMED_V_Y_KM``; the
 road to Saïdia leaves north at ``SAIDIA_ROAD_X_KM``; the express road to Oujda leaves from the bypass' east
-junction towards the south-east; a lattice of collectors and local streets covers the 24 districts.
+junction towards the south-east; a lattice of avenues, collectors and local streets covers the 24 districts.
+The classes form a hierarchy (``RoadClass.rank``): the N2 boulevard is the fastest urban road, the undivided
+avenues and collectors are slower, local streets slowest, and a road meeting a higher-class one at a priority
+junction gives way; a lane's urban capacity is set by the junctions along it.
 
 Units: lengths in km (``TransportNetwork.length_unit = "km"``), speeds in km/h (``link.speed``),
 capacities in vehicles/h (passenger cars; no truck class), free-flow times in minutes (junction delay
@@ -41,7 +44,8 @@ GATEWAYS = ("X_OUJDA", "X_AHFIR", "X_SAIDIA", "X_NADOR")
 @dataclass(frozen=True)
 class RoadClass:
     """A road class [E]: ``lanes`` per direction, practical capacity ``cap_per_lane`` (vehicles/h/lane),
-    free-flow ``speed_kmh``, BPR ``alpha``/``beta``, ``link_type`` code (TNTP ``link_type``)."""
+    free-flow ``speed_kmh``, BPR ``alpha``/``beta``, ``link_type`` code (TNTP ``link_type``), ``rank`` in the
+    road hierarchy (1 = highest; 0 for connectors, which are outside it)."""
 
     name: str
     link_type: int
@@ -50,45 +54,57 @@ class RoadClass:
     speed_kmh: float
     alpha: float = 0.15
     beta: float = 4.0
+    rank: int = 0
 
 
-# Capacities and speeds by class [E: usual planning values — HCM-type practical capacities of 1,800
-# veh/h/lane for multilane highways, ~900 veh/h/lane for urban arterials with at-grade junctions, less for
-# streets with parking, frontage activity and pedestrians; speeds are the posted urban 40–60 km/h and
-# rural 80–100 km/h limits of Moroccan roads].
+# Capacities and speeds by class [E: usual planning values, README.roads.md].  Rural and express roads:
+# HCM-type practical capacities of 1,400–1,800 veh/h/lane and the posted 70–100 km/h.  Urban roads: a lane's
+# capacity is set by the junctions along it — signals and roundabouts every 300–400 m cut it to ~600–800
+# veh/h (saturation flow ≈1,500–1,800 veh/h × the green share, or a roundabout entry's capacity under the
+# circulating flow): 650 on the N2 boulevard (a roundabout or a signal at every junction; it is the major
+# flow), 600 on Avenue Mohammed V (signals, parking, deliveries, taxis stopping), 800 on the other avenues
+# (priority over the side streets, few signals), 700 on collectors, 500 on local streets.  Free-flow speeds
+# (junction delays added separately): 50 km/h on the divided 2×2 boulevard; 40 km/h on the undivided 1+1
+# avenues (kerbside parking, frontage access, left-turners holding up the single lane) and collectors;
+# 25 km/h on local streets (a 30 km/h running speed slowed by the unmodelled minor junctions every ~100 m).
 ROAD_CLASSES = {c.name: c for c in (
-    RoadClass("express", 1, 2, 1800.0, 100.0),  # the 2×2 bypass and the express road to Oujda
-    RoadClass("national_2x2", 2, 2, 1500.0, 70.0),  # N2 between the city edge and the bypass junctions
-    RoadClass("national", 3, 1, 1400.0, 80.0),  # N2 east towards Ahfir, two-lane road
-    RoadClass("urban_boulevard", 4, 2, 900.0, 50.0),  # the N2 and the road to Saïdia inside the city
-    RoadClass("avenue", 5, 1, 600.0, 40.0),  # Avenue Mohammed V (2 lanes in its core): parking, shops, signals
-    RoadClass("regional", 6, 1, 1400.0, 80.0),  # the road to Saïdia outside the city
-    RoadClass("urban_arterial", 7, 1, 900.0, 50.0),  # the avenues from the centre to the southern extension
-    RoadClass("collector", 8, 1, 700.0, 40.0),
-    RoadClass("local", 9, 1, 500.0, 30.0),
+    RoadClass("express", 1, 2, 1800.0, 100.0, rank=1),  # the 2×2 bypass and the express road to Oujda
+    RoadClass("national_2x2", 2, 2, 1500.0, 70.0, rank=1),  # N2 between the city edge and the bypass
+    RoadClass("national", 3, 1, 1400.0, 80.0, rank=2),  # N2 east towards Ahfir, two-lane road
+    RoadClass("urban_boulevard", 4, 2, 650.0, 50.0, rank=3),  # the N2 and the road to Saïdia inside the city
+    RoadClass("avenue", 5, 1, 600.0, 40.0, rank=4),  # Avenue Mohammed V (2 lanes in its core): shops, signals
+    RoadClass("regional", 6, 1, 1400.0, 80.0, rank=2),  # the road to Saïdia outside the city
+    RoadClass("urban_arterial", 7, 1, 800.0, 40.0, rank=4),  # the avenues from the centre to the southern extension
+    RoadClass("collector", 8, 1, 700.0, 40.0, rank=5),
+    RoadClass("local", 9, 1, 500.0, 25.0, rank=6),
     RoadClass("connector", 10, 1, 5000.0, 20.0, alpha=0.0, beta=0.0),  # zone access, never congested
 )}
 
 # junction delay added to the free-flow time of every link *entering* a controlled junction, min [E:
 # ~15 s mean signal delay at low volume/capacity, ~6 s yield delay at an urban roundabout]
 JUNCTION_DELAY_MIN = {"signal": 0.25, "roundabout": 0.10, "priority": 0.0, "interchange": 0.0, "none": 0.0}
+# added to a road link entering a priority junction where a road of a higher class (smaller rank) passes: it
+# gives way, min [E: ~9 s, the control delay of a minor-street approach at low conflicting flow]
+GIVE_WAY_DELAY_MIN = 0.15
 
 # street lattice (km): 13 columns 600 m apart (one on the Saïdia road), 8 rows on the corridors
 GRID_X = tuple(round(-3.8 + 0.6 * k, 2) for k in range(13))
 GRID_Y = (-2.4, -1.8, -1.2, -0.6, MOHAMMED_V_Y_KM, N2_Y_KM, 1.6, 2.3)
 COLLECTOR_X = (-2.6, 2.2)  # north–south collectors [E]
-COLLECTOR_Y = (1.6,)  # east–west collector north of the N2 [E]
+COLLECTOR_Y: tuple[float, ...] = ()  # no east–west collector: the N2 is the through street of the north [E]
 ARTERIAL_Y = (-1.2,)  # the east–west avenue of the southern extension [E]
 MOHAMMED_V_X = (-2.6, 2.8)  # extent of the avenue [E]
 MOHAMMED_V_2X2_X = (-0.2, 0.4)  # its central part with 2 lanes per direction [E]
-# gaps in the local east–west streets (segment starting at column x, per row y): only the N2 and the
-# collectors cross the city from end to end ('a single boulevard crosses the city', facts §1) [E]
-LOCAL_GAPS = {-2.4: (-2.6, 0.4, 2.2), -1.8: (-2.0, 1.0), -0.6: (-1.4, 1.6), 2.3: (-0.8, 2.2)}
+# gaps in the local east–west streets (segment starting at column x, per row y): only the N2, Avenue
+# Mohammed V's line and the southern extension's avenue cross the city from end to end ('a single boulevard
+# crosses the city', facts §1) [E]
+LOCAL_GAPS = {-2.4: (-2.6, 0.4, 2.2), -1.8: (-2.0, 1.0), -0.6: (-1.4, 1.6), 1.6: (-2.0, 0.4, 2.2), 2.3: (-0.8, 2.2)}
 SIGNALS_MOHAMMED_V_X = (-2.6, -2.0, -0.8, -0.2, 0.4, 1.0, 2.2)  # signalised crossings [E]
 SIGNALS_N2_X = (-2.6, -0.2, 0.4, 2.2)  # signalised N2 crossings; the other N2 junctions are roundabouts [E]
-SIGNALS_OTHER = ((-0.2, -1.2), (1.0, -1.2), (-0.2, 1.6))  # avenue/collector crossings off the corridors [E]
+SIGNALS_OTHER = ((-0.2, -1.2), (1.0, -1.2), (-0.2, 1.6))  # avenue crossings off the corridors [E]
 ARTERIAL_X = (-0.2, SAIDIA_ROAD_X_KM)  # the two north–south avenues from the centre to the south [E]
 FRONTAGE_KM = 0.8  # districts whose centroid is this close to Avenue Mohammed V are served from it [E]
+N2_ACCESS_KM = 1.0  # districts this close to the N2 (the rows either side of it) have a connector to it [E]
 N_CONNECTORS, N_FRONTAGE = 3, 2  # connectors per district: to junctions; to the avenue's frontage points [E]
 
 # demand parameters
@@ -219,20 +235,28 @@ def _layout() -> _Builder:
 
 
 def _connectors(b: _Builder, districts: pd.DataFrame) -> None:
-    """Centroid connectors: each district's centroid to its ``N_CONNECTORS`` nearest lattice junctions; the
-    districts within ``FRONTAGE_KM`` of Avenue Mohammed V are served instead from its ``N_FRONTAGE`` nearest
-    mid-block frontage points plus their nearest junction (the avenue is their commercial frontage)."""
+    """Centroid connectors, ``N_CONNECTORS`` per district: a district within ``N2_ACCESS_KM`` of the N2 (the
+    two rows either side of it) to its nearest N2 junction (the boulevard is its main road); a district within
+    ``FRONTAGE_KM`` of Avenue Mohammed V to the avenue's ``N_FRONTAGE`` nearest mid-block frontage points (its
+    commercial frontage); the remaining connectors to the nearest lattice junctions."""
+    iy_n2 = GRID_Y.index(N2_Y_KM)
     lattice = [k for k, v in b.nodes.items() if v["kind"] == "junction" and k.startswith("J")]
+    n2 = [_grid_id(iy_n2, j) for j in range(len(GRID_X))]
     front = [k for k, v in b.nodes.items() if v["kind"] == "frontage"]
     pos = {k: np.array([[b.nodes[n]["x_km"], b.nodes[n]["y_km"]] for n in ids]) for k, ids in
-           (("lattice", lattice), ("front", front))}
+           (("lattice", lattice), ("n2", n2), ("front", front))}
     for did, r in districts.iterrows():
         dist = {k: np.hypot(p[:, 0] - r["x_km"], p[:, 1] - r["y_km"]) for k, p in pos.items()}
-        frontage = abs(r["y_km"] - MOHAMMED_V_Y_KM) <= FRONTAGE_KM and (
-            MOHAMMED_V_X[0] <= r["x_km"] <= MOHAMMED_V_X[1])
-        near = [lattice[k] for k in np.argsort(dist["lattice"], kind="stable")[:1 if frontage else N_CONNECTORS]]
-        if frontage:
+        near: list[str] = []
+        if abs(r["y_km"] - N2_Y_KM) <= N2_ACCESS_KM:
+            near.append(n2[int(np.argmin(dist["n2"]))])
+        if abs(r["y_km"] - MOHAMMED_V_Y_KM) <= FRONTAGE_KM and MOHAMMED_V_X[0] <= r["x_km"] <= MOHAMMED_V_X[1]:
             near += [front[k] for k in np.argsort(dist["front"], kind="stable")[:N_FRONTAGE]]
+        for k in np.argsort(dist["lattice"], kind="stable"):
+            if len(near) >= N_CONNECTORS:
+                break
+            if lattice[k] not in near:
+                near.append(lattice[k])
         for k in near:
             b.road(did, k, "connector", "connector")
 
@@ -240,8 +264,22 @@ def _connectors(b: _Builder, districts: pd.DataFrame) -> None:
 # -- network --------------------------------------------------------------------------------------------
 
 
+def _junction_rank(b: _Builder) -> dict[str, int]:
+    """Highest hierarchy level (smallest ``rank``) of the roads meeting at each node, connectors excluded."""
+    top: dict[str, int] = {}
+    for a, c, cls, _, _ in b.edges:
+        r = ROAD_CLASSES[cls].rank
+        if r > 0:
+            for n in (a, c):
+                top[n] = min(top.get(n, r), r)
+    return top
+
+
 def _links(b: _Builder) -> pd.DataFrame:
-    """Directed links (both directions of every edge) with their class parameters and junction delay."""
+    """Directed links (both directions of every edge) with their class parameters and junction delay (the
+    control's ``JUNCTION_DELAY_MIN``, plus ``GIVE_WAY_DELAY_MIN`` entering a priority junction on a road of
+    a higher class)."""
+    top = _junction_rank(b)
     rows = []
     for a, c, cls, corridor, lanes in b.edges:
         rc = ROAD_CLASSES[cls]
@@ -249,7 +287,10 @@ def _links(b: _Builder) -> pd.DataFrame:
         pa, pc = b.nodes[a], b.nodes[c]
         length = float(np.hypot(pc["x_km"] - pa["x_km"], pc["y_km"] - pa["y_km"]))
         for u, v in ((a, c), (c, a)):
-            delay = JUNCTION_DELAY_MIN[b.nodes[v]["control"]] if cls != "connector" else 0.0
+            control = b.nodes[v]["control"]
+            delay = 0.0 if cls == "connector" else JUNCTION_DELAY_MIN[control]
+            if cls != "connector" and control == "priority" and rc.rank > top.get(v, rc.rank):
+                delay += GIVE_WAY_DELAY_MIN
             rows.append({"id": f"{u}-{v}", "from_node": u, "to_node": v, "road_class": cls, "corridor": corridor,
                          "lanes": nl, "cap_per_lane": rc.cap_per_lane, "speed_kmh": rc.speed_kmh,
                          "length_km": length, "junction_delay_min": delay, "alpha": rc.alpha, "beta": rc.beta,
