@@ -43,6 +43,7 @@ __all__ = ["Outage", "CoupledResult", "CascadeResult", "simulate_coupled", "run_
            "ev_uncontrolled_mw"]
 
 SERVICE_SHARE = 0.5  # a junction receiving less than half its demand counts its people as without water [E]
+UNSERVED_TRIP_H = 1.0  # vehicle-hours lost per trip that has no open path (not made, or made another way) [E]
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,14 @@ class Outage:
 class CoupledResult:
     """Hourly results of :func:`simulate_coupled` (rows = the twin's snapshots).
 
-    ``energy``: load_mw (demand), served_mw, unserved_mw, generation_mw, pv_mw, losses_mw, shunt_mw,
-    pumping_mw, treatment_mw, ev_mw, balance_mw (generation − served − losses − shunts: ~0), vmin_pu,
+    ``energy``: load_mw (demand), served_mw, unserved_mw, generation_mw, pv_mw, storage_mw (battery output),
+    losses_mw, shunt_mw, pumping_mw, treatment_mw, ev_mw, balance_mw (generation + battery − served − losses −
+    shunts: ~0), vmin_pu,
     vmax_pu, people_without_power.  ``water``: source_m3h (supplied by reservoirs), required_m3h,
     delivered_m3h, unserved_m3h, tank_change_m3h, balance_m3h (source − delivered − tank change: ~0),
     people_without_water.  ``tank_level`` (m), ``pump_power_kw``, ``pump_on`` (hours × pumps),
-    ``district_water`` (people without water per district and hour), ``bus_dead`` (hours × buses, bool),
+    ``district_water`` (people without water per district and hour), ``district_pressure`` (lowest junction
+    pressure per district and hour, m), ``bus_dead`` (hours × buses, bool),
     ``traffic`` (per assigned hour: tstt_veh_h, unserved_trips), ``hydraulics`` (the segment results),
     ``timings``."""
 
@@ -81,6 +84,7 @@ class CoupledResult:
     pump_on: pd.DataFrame
     district_water: pd.DataFrame
     bus_dead: pd.DataFrame
+    district_pressure: pd.DataFrame
     traffic: pd.DataFrame
     hydraulics: list = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
@@ -263,8 +267,8 @@ def _simulate_water(twin: CoupledTwin, hours: int, closed_by_hour: list[set[str]
         if h == hours or closed_by_hour[h] != closed_by_hour[start]:
             segs.append((start, h))
             start = h
-    frames: dict[str, list[pd.DataFrame]] = {k: [] for k in ("node_head", "node_demand", "link_flow", "link_status",
-                                                             "link_setting", "pump_power")}
+    frames: dict[str, list[pd.DataFrame]] = {k: [] for k in ("node_head", "node_pressure", "node_demand", "link_flow",
+                                                             "link_status", "link_setting", "pump_power")}
     results, messages, state = [], [], None
     ruled = {a.id for r in wn.rules for a in r.then_actions + r.else_actions}
     controlled = sorted({c.link for c in wn.controls} | ruled | set(wn.pump.index))
@@ -335,13 +339,14 @@ def ev_uncontrolled_mw(twin: CoupledTwin, ev_share: float | None = None) -> pd.D
 def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours: int | None = None,
                      pump_schedule: pd.DataFrame | None = None, ev_charging_mw: pd.DataFrame | None = None,
                      demand_model: str = "PDA", assign_hours: Iterable[int] | None = None,
-                     rel_gap: float = 1e-4) -> CoupledResult:
+                     rel_gap: float = 1e-4, storage_mw: pd.DataFrame | None = None) -> CoupledResult:
     """Simulate the coupled day hour by hour (module docstring).
 
     ``pump_schedule``: pump speeds by step (rows: seconds from the start) replacing the pumps' own
     controls (e.g. an optimised schedule); ``ev_charging_mw``: hub charging (hours × hub ids), default
     :func:`ev_uncontrolled_mw`; ``assign_hours``: hours whose traffic is assigned even without a road
-    disruption (default: only disrupted hours)."""
+    disruption (default: only disrupted hours); ``storage_mw``: battery output by hour (hours × storage ids,
+    MW, + discharging), e.g. from a dispatch (default idle)."""
     t_start = time.perf_counter()
     outages = list(outages)
     _check_outages(twin, outages)
@@ -406,13 +411,18 @@ def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours
     people_out = short.astype(float) * people_j.to_numpy()[None, :]
     district_water = people_out.T.groupby(tag.to_numpy()).sum().T
     district_water.index = idx
+    pressure = hyd["node_pressure"].reindex(times)[junctions]
+    in_district = tag.isin(twin.districts.index).to_numpy()
+    district_pressure = pressure.loc[:, in_district].T.groupby(tag[in_district].to_numpy()).min().T
+    district_pressure.index = idx
     # 3. electricity: loads per hour, power flow
     prof = twin.series.iloc[:T]
     info = twin.bus_info
     ev = ev_uncontrolled_mw(twin) if ev_charging_mw is None else ev_charging_mw
     if ev_charging_mw is not None:
-        twin.check_series(ev_charging_mw.reindex(twin.snapshots).fillna(0.0) if len(ev_charging_mw) == len(
-            twin.snapshots) else ev_charging_mw, "ev_charging_mw")
+        twin.check_series(ev_charging_mw, "ev_charging_mw", T)
+    if storage_mw is not None:
+        twin.check_series(storage_mw, "storage_mw", T)
     loads = g.load[g.load["in_service"]]
     shares = info.reindex(loads["bus"])[[c for c in info.columns if c.startswith("share_")]].fillna(0.0)
     shares.index = loads.index
@@ -468,6 +478,9 @@ def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours
         gh.generator = gen
         sto = gh.storage.copy()
         sto["p_mw"] = 0.0
+        if storage_mw is not None:
+            cols = [c for c in storage_mw.columns if c in sto.index]
+            sto.loc[cols, "p_mw"] = storage_mw[cols].iloc[h].to_numpy(float)
         sto.loc[sto["bus"].isin(dead), "in_service"] = False
         gh.storage = sto
         bus = gh.bus.copy()
@@ -492,10 +505,11 @@ def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours
                                      & res.generator["in_service"], "p_mw"].sum())
         vmin = float(res.bus.loc[res.bus["energised"], "vm_pu"].min())
         vmax = float(res.bus.loc[res.bus["energised"], "vm_pu"].max())
+        battery = float(sto.loc[sto["in_service"], "p_mw"].sum())
         rows_e.append({"load_mw": served + unserved, "served_mw": served, "unserved_mw": unserved,
-                       "generation_mw": gen_mw, "pv_mw": pv, "losses_mw": losses, "shunt_mw": shunt,
-                       "pumping_mw": pumping, "treatment_mw": treatment, "ev_mw": ev_mw,
-                       "balance_mw": gen_mw - served - losses - shunt, "vmin_pu": vmin, "vmax_pu": vmax,
+                       "generation_mw": gen_mw, "pv_mw": pv, "storage_mw": battery, "losses_mw": losses,
+                       "shunt_mw": shunt, "pumping_mw": pumping, "treatment_mw": treatment, "ev_mw": ev_mw,
+                       "balance_mw": gen_mw + battery - served - losses - shunt, "vmin_pu": vmin, "vmax_pu": vmax,
                        "people_without_power": float(info["people"].reindex(list(dead)).fillna(0).sum())})
     t_grid = time.perf_counter() - t0
     energy = pd.DataFrame(rows_e, index=idx)
@@ -516,7 +530,8 @@ def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours
     for frame_ in (levels, pump_kw, pump_on):
         frame_.index = idx
     return CoupledResult(energy=energy, water=water, tank_level=levels, pump_power_kw=pump_kw, pump_on=pump_on,
-                         district_water=district_water, bus_dead=dead_frame, traffic=traffic,
+                         district_water=district_water, bus_dead=dead_frame, district_pressure=district_pressure,
+                         traffic=traffic,
                          hydraulics=hyd_results, messages=messages,
                          timings={"water_s": t_water, "grid_s": t_grid, "roads_s": t_roads,
                                   "total_s": time.perf_counter() - t_start})
@@ -573,8 +588,10 @@ def run_cascade(twin: CoupledTwin, outages: Iterable[Outage], **kwargs: Any) -> 
     w_people = (disrupted.water["people_without_water"] - base.water["people_without_water"]).clip(lower=0.0)
     p_people = (disrupted.energy["people_without_power"] - base.energy["people_without_power"]).clip(lower=0.0)
     extra = pd.Series(0.0, index=disrupted.energy.index)
-    if len(disrupted.traffic):
-        diff = disrupted.traffic["tstt_veh_h"] - base.traffic["tstt_veh_h"].reindex(disrupted.traffic.index)
+    if len(disrupted.traffic):  # a trip that cannot be made at all counts UNSERVED_TRIP_H hours lost
+        d, b = disrupted.traffic, base.traffic.reindex(disrupted.traffic.index)
+        diff = (d["tstt_veh_h"] + UNSERVED_TRIP_H * d["unserved_trips"]) - (
+            b["tstt_veh_h"] + UNSERVED_TRIP_H * b["unserved_trips"])
         extra.iloc[list(disrupted.traffic.index)] = diff.clip(lower=0.0).to_numpy()
     hourly = pd.DataFrame({"unserved_mw": e_short, "unserved_water_m3h": w_short, "people_without_water": w_people,
                            "people_without_power": p_people, "extra_vehicle_hours": extra})

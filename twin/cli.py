@@ -152,6 +152,65 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import importlib
+    import time
+
+    scenarios = importlib.import_module("scenarios")  # the upper layer, imported only for this command
+    t0 = time.perf_counter()
+    width = 30
+
+    def progress(step: str, frac: float) -> None:
+        done = int(frac * width)
+        print(f"\r  [{'#' * done}{'.' * (width - done)}] {frac:4.0%} {step:<22} {time.perf_counter() - t0:6.1f} s",
+              end="", flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # hydraulic and power-flow warnings land in the run's messages
+        res = scenarios.run_scenario(args.scenario, args.out, hours=args.hours, overwrite=args.overwrite,
+                                     progress=None if args.quiet else progress)
+    if not args.quiet:
+        print()
+    state = "reused (already computed)" if res.reused else f"done in {time.perf_counter() - t0:.1f} s"
+    print(f"{res.scenario.name} [{res.hash}]: {state}")
+    print(f"  run folder: {res.path}")
+    for k, v in res.kpis.items():
+        print(f"  {k:<28} {_fmt(v)}")
+    if (res.path / "report.html").exists():
+        print(f"  report: {res.path / 'report.html'}")
+    return 0
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    docs = []
+    for path in (args.run_a, args.run_b):
+        f = Path(path) / "kpis.json"
+        if not f.exists():
+            raise FileNotFoundError(f"{path}: not a run folder (no kpis.json)")
+        docs.append(json.loads(f.read_text()))
+    a, b = docs
+    print(f"{'KPI':<28} {a['scenario'][:18]:>18} {b['scenario'][:18]:>18} {'change':>14} {'%':>8}")
+    for k in a["kpis"]:
+        va, vb = a["kpis"].get(k), b["kpis"].get(k)
+        if va is None or vb is None:
+            print(f"{k:<28} {_fmt(va):>18} {_fmt(vb):>18}")
+            continue
+        d = vb - va
+        pct = f"{100 * d / abs(va):+.1f}" if va else ""
+        print(f"{k:<28} {_fmt(va):>18} {_fmt(vb):>18} {_fmt(d):>14} {pct:>8}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twin", description="Berkane Twin: digital twin of Berkane's "
                                 "electricity, water and road networks.")
@@ -194,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--top", type=int, default=5)
     ta.add_argument("--out", help="write link.csv, history.csv, unserved.csv and links.geojson here")
     ta.set_defaults(func=_cmd_assign)
+    rn = sub.add_parser("run", help="run a scenario end to end (optimise, simulate every layer, KPIs, report)")
+    rn.add_argument("scenario", help="scenario file (YAML), e.g. scenarios/baseline_summer.yaml")
+    rn.add_argument("--out", default="runs", help="folder of run folders (default: runs)")
+    rn.add_argument("--hours", type=int, help="shorten the day to this many hours")
+    rn.add_argument("--overwrite", action="store_true", help="recompute even if the run folder exists")
+    rn.add_argument("--quiet", action="store_true", help="no progress display")
+    rn.set_defaults(func=_cmd_run)
+    cp = sub.add_parser("compare", help="print the KPI differences of two run folders")
+    cp.add_argument("run_a")
+    cp.add_argument("run_b")
+    cp.set_defaults(func=_cmd_compare)
     sc = sub.add_parser("schema", help="show the declared schema of a component table")
     sc.add_argument("table", help="energy: bus, line, transformer, generator, generator_cost, load, shunt, storage; "
                     "water: junction, demand, reservoir, tank, pipe, pump, valve; "

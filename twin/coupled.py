@@ -129,16 +129,17 @@ class CoupledTwin:
                 raise CouplingError(f"bus_info row {unknown.index[0]!r}: {name} {unknown.iloc[0]!r} is unknown; "
                                     f"nearest: {nearest_ids(unknown.iloc[0], ids)}")
 
-    def check_series(self, series: pd.DataFrame | pd.Series, what: str) -> None:
-        """A time series must be indexed by the twin's snapshots (raise naming the first bad row)."""
-        idx = series.index
-        if len(idx) != len(self.snapshots) or not idx.equals(self.snapshots):
-            n = min(len(idx), len(self.snapshots))
-            pos = next((i for i in range(n) if idx[i] != self.snapshots[i]), n)
+    def check_series(self, series: pd.DataFrame | pd.Series, what: str, hours: int | None = None) -> None:
+        """A time series must be indexed by the twin's snapshots (the first ``hours`` of them if given); raise
+        naming the first bad row."""
+        idx, snaps = series.index, self.snapshots if hours is None else self.snapshots[:hours]
+        if len(idx) != len(snaps) or not idx.equals(snaps):
+            n = min(len(idx), len(snaps))
+            pos = next((i for i in range(n) if idx[i] != snaps[i]), n)
             got = idx[pos] if pos < len(idx) else "(missing)"
-            want = self.snapshots[pos] if pos < len(self.snapshots) else "(none: too many rows)"
+            want = snaps[pos] if pos < len(snaps) else "(none: too many rows)"
             raise CouplingError(f"{what}: the index does not match the twin's snapshots at row {pos}: {got!r}, "
-                                f"expected {want!r} ({len(idx)} rows for {len(self.snapshots)} snapshots)")
+                                f"expected {want!r} ({len(idx)} rows for {len(snaps)} snapshots)")
 
     def coupling_of(self, kind: str) -> pd.DataFrame:
         return self.coupling[self.coupling["kind"] == kind]
