@@ -9,6 +9,8 @@ model re-solved from its last basis (persistent route for rolling horizons and s
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -17,7 +19,29 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-__all__ = ["HighsModel", "SolveStatus"]
+__all__ = ["HighsModel", "SolveStatus", "new_highs"]
+
+
+def new_highs() -> highspy.Highs:
+    """A HiGHS instance, without the banner its constructor prints on the C-level standard output (it
+    would land in the middle of a progress display); output stays off until a caller turns it on."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no file descriptor 1 to silence: construct as is
+        saved = None
+    if saved is None:
+        h = highspy.Highs()
+    else:
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 @dataclass
@@ -63,7 +87,7 @@ class HighsModel:
         self.sense = next(iter(obj)).sense
         c = np.asarray(repn.c.toarray()).ravel() if repn.c.shape[0] else np.zeros(n)
         self.offset = float(repn.c_offset[0]) if len(repn.c_offset) else 0.0
-        h = highspy.Highs()
+        h = new_highs()
         h.setOptionValue("output_flag", bool(output))
         h.setOptionValue("threads", int(threads))
         if time_limit_s is not None:

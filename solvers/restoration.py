@@ -116,7 +116,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from .highs_route import HighsModel
+from .highs_route import HighsModel, new_highs
 
 __all__ = ["RestorationProblem", "RestorationOptions", "RestorationModel", "RestorationSolution", "RestorationError",
            "build_restoration_model", "solve_restoration", "travel_times_from_skim", "evaluate_routes"]
@@ -1248,7 +1248,7 @@ def _cut_rounds(rm: RestorationModel, h: HighsModel, opts: RestorationOptions, e
     as rows of the MILP in HiGHS.  Returns the scheduling LP's bound (model units: weighted hours)."""
     t0 = time.perf_counter()
     d, n = rm.data, rm.data.n
-    lp = highspy.Highs()
+    lp = new_highs()
     lp.setOptionValue("output_flag", False)
     lp.setOptionValue("threads", int(opts.threads))  # HiGHS' scheduler is shared: the MILP's thread count
     inf = highspy.kHighsInf
