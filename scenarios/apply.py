@@ -62,6 +62,7 @@ def apply_scenario(base: CoupledTwin, sc: Scenario) -> tuple[CoupledTwin, list[O
     """A copy of ``base`` with the scenario's modifications applied, and the outages it schedules.
 
     ``scale_demand`` scales the layer's loads / water demands / trips (in the listed districts or all);
+    ``scale_pv`` the PV availability;
     ``heatwave`` scales every electric load and water demand and raises the air temperature (PV derate
     −0.4 %/°C); ``drought`` rations supply to the raw-water allowance: every water demand is served at
     allowance ÷ normal daily production (``twin.meta['water_rationing']``); ``add_pv`` / ``add_battery`` /
@@ -72,6 +73,11 @@ def apply_scenario(base: CoupledTwin, sc: Scenario) -> tuple[CoupledTwin, list[O
     for k, m in enumerate(sc.modifications):
         if m.type == "scale_demand":
             {"energy": _scale_energy, "water": _scale_water, "roads": _scale_roads}[m.layer](tw, m.factor, m.districts)
+        elif m.type == "scale_pv":
+            s = tw.series.copy()
+            for col in ("pv_rooftop_pu", "pv_plant_pu"):
+                s[col] = (s[col] * m.factor).clip(upper=1.0)
+            tw.series = s
         elif m.type == "heatwave":
             _scale_energy(tw, m.load_factor, [])
             _scale_water(tw, m.water_factor, [])

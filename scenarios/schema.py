@@ -46,6 +46,14 @@ class ScaleDemand(_Strict):
     districts: list[str] = Field(default_factory=list, description="district ids; empty = the whole city")
 
 
+class ScalePV(_Strict):
+    """Scale the PV availability (a forecast error or a cloudier day): every PV generator's hourly p.u.
+    output × factor, capped at 1."""
+
+    type: Literal["scale_pv"]
+    factor: float = Field(ge=0.0, le=3.0)
+
+
 class ElementOutage(_Timed):
     """An element out of service: a grid branch, bus, generator, feeder or substation; a water link or tank;
     a road link or node."""
@@ -122,7 +130,7 @@ class Heatwave(_Strict):
     temperature_rise_c: float = Field(4.0, ge=0.0, le=15.0)
 
 
-Modification = Annotated[ScaleDemand | ElementOutage | RoadClosure | AddPV | AddBattery | AddEVHub | EVGrowth
+Modification = Annotated[ScaleDemand | ScalePV | ElementOutage | RoadClosure | AddPV | AddBattery | AddEVHub | EVGrowth
                          | Drought | Heatwave, Field(discriminator="type")]
 
 

@@ -211,6 +211,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module("scenarios.batch").run_batch_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twin", description="Berkane Twin: digital twin of Berkane's "
                                 "electricity, water and road networks.")
@@ -264,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("run_a")
     cp.add_argument("run_b")
     cp.set_defaults(func=_cmd_compare)
+    bt = sub.add_parser("batch", help="run a batch of scenarios (grid, Monte Carlo, ensembles) on Dask")
+    bt.add_argument("spec", help="batch file (YAML), e.g. scenarios/batches/example_sweep.yaml")
+    bt.add_argument("--out", default="batches", help="folder of batch folders (default: batches)")
+    bt.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
+    bt.add_argument("--workers", type=int, help="worker processes of the local cluster (default: the cores)")
+    bt.add_argument("--no-report", action="store_true", help="skip the HTML comparison report")
+    bt.add_argument("--quiet", action="store_true", help="no progress display")
+    bt.set_defaults(func=_cmd_batch)
     sc = sub.add_parser("schema", help="show the declared schema of a component table")
     sc.add_argument("table", help="energy: bus, line, transformer, generator, generator_cost, load, shunt, storage; "
                     "water: junction, demand, reservoir, tank, pipe, pump, valve; "

@@ -165,3 +165,10 @@ def test_the_cli_runs_and_compares(tmp_path, capsys):
     assert main(["compare", str(runs[0]), str(runs[0])]) == 0
     assert "import_mwh" in capsys.readouterr().out
     assert main(["run", str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_scaling_pv_availability_changes_only_the_pv_series(summer):
+    sc = Scenario.model_validate({"name": "cloudy", "modifications": [{"type": "scale_pv", "factor": 0.5}]})
+    tw, _ = apply_scenario(summer, sc)
+    assert tw.series["pv_rooftop_pu"].sum() == pytest.approx(0.5 * summer.series["pv_rooftop_pu"].sum())
+    assert tw.series["residential"].equals(summer.series["residential"])
