@@ -258,6 +258,67 @@ def test_a_killed_batch_resumes_to_the_results_of_an_uninterrupted_one(local_bat
     pd.testing.assert_frame_equal(_kpi_view(resumed.catalogue), _kpi_view(local_batch[0].catalogue))
 
 
+def test_a_worker_killed_mid_task_does_not_lose_its_scenario(local_batch, tmp_path):
+    """Two external workers (no nanny: the process is the worker); once a scenario is running, its worker is
+    killed with SIGKILL; the scheduler hands the task to the surviving worker and the batch ends with every
+    result of the uninterrupted run."""
+    from dask.distributed import Client
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    py = sys.executable
+    procs = [subprocess.Popen([py, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    batch = None
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([py, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                           "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
+                                          cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 60
+        while True:
+            try:
+                client = Client(address, timeout="5s")
+                client.wait_for_workers(2, timeout=max(1.0, deadline - time.time()))
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+        out = tmp_path / "out"
+        batch = subprocess.Popen([py, "-m", "scenarios.batch", str(local_batch[2]), "--out", str(out), "--scheduler",
+                                  address, "--quiet", "--no-report"], cwd=REPO, env=_env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        killed = None
+        deadline = time.time() + 90
+        with client:
+            while killed is None and time.time() < deadline and batch.poll() is None:
+                busy = {w: keys for w, keys in client.processing().items() if keys}
+                if busy:
+                    victim = next(iter(busy))
+                    pid = client.run(os.getpid, workers=[victim])[victim]
+                    os.kill(pid, signal.SIGKILL)
+                    killed = pid
+                time.sleep(0.05)
+        assert killed is not None, "no scenario was seen running"
+        assert batch.wait(timeout=180) == 1  # the deliberately bad scenario still fails; nothing else does
+        cat = pd.read_parquet(out / "tb" / "catalogue.parquet")
+        assert set(cat.loc[cat["status"] == "ok", "scenario"]) == {"tb-grid-000", "tb-grid-001", "tb-mc-000"}
+        pd.testing.assert_frame_equal(_kpi_view(cat), _kpi_view(local_batch[0].catalogue))
+    finally:
+        if batch is not None and batch.poll() is None:
+            batch.kill()
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 # -- the report's calculations --------------------------------------------------------------------------------
 
 def test_pareto_front_keeps_only_non_dominated_points():
