@@ -4,6 +4,7 @@ worker processes, a killed and resumed batch, failure isolation, the catalogue a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -185,7 +186,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_batch_on_an_external_scheduler_with_two_worker_processes(local_batch, tmp_path, capsys):
+@contextlib.contextmanager
+def _external_cluster(nanny: bool = True):
+    """A Dask scheduler and two single-thread workers started as separate processes on localhost; yields the
+    scheduler address once both workers are in, stops everything on exit."""
     from dask.distributed import Client
 
     port = _free_port()
@@ -197,19 +201,37 @@ def test_a_batch_on_an_external_scheduler_with_two_worker_processes(local_batch,
     try:
         for _ in range(2):
             procs.append(subprocess.Popen([py, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                                           "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                                           "--nworkers" if nanny else "--no-nanny", *(["1"] if nanny else []),
+                                           "--no-dashboard", "--host", "127.0.0.1"],
                                           cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.time() + 60
         while True:
             try:
                 with Client(address, timeout="5s") as c:
                     c.wait_for_workers(2, timeout=max(1.0, deadline - time.time()))
-                    workers = set(c.scheduler_info()["workers"])
                 break
             except OSError:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
+        yield address
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_a_batch_on_an_external_scheduler_with_two_worker_processes(local_batch, tmp_path, capsys):
+    from dask.distributed import Client
+
+    with _external_cluster() as address:
+        with Client(address, timeout="5s") as c:
+            workers = set(c.scheduler_info()["workers"])
         args = add_batch_arguments(argparse.ArgumentParser()).parse_args(
             [str(local_batch[2]), "--out", str(tmp_path / "out"), "--scheduler", address, "--quiet", "--no-report"])
         code = run_batch_cli(args)
@@ -219,14 +241,6 @@ def test_a_batch_on_an_external_scheduler_with_two_worker_processes(local_batch,
         cat = pd.read_parquet(tmp_path / "out" / "tb" / "catalogue.parquet")
         assert set(cat["worker"]) == workers and len(workers) == 2  # both external workers ran scenarios
         pd.testing.assert_frame_equal(_kpi_view(cat), _kpi_view(local_batch[0].catalogue))
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_a_killed_batch_resumes_to_the_results_of_an_uninterrupted_one(local_batch, tmp_path):
@@ -264,59 +278,30 @@ def test_a_worker_killed_mid_task_does_not_lose_its_scenario(local_batch, tmp_pa
     result of the uninterrupted run."""
     from dask.distributed import Client
 
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    py = sys.executable
-    procs = [subprocess.Popen([py, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
     batch = None
-    try:
-        for _ in range(2):
-            procs.append(subprocess.Popen([py, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                                           "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
-                                          cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.time() + 60
-        while True:
-            try:
-                client = Client(address, timeout="5s")
-                client.wait_for_workers(2, timeout=max(1.0, deadline - time.time()))
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
-        out = tmp_path / "out"
-        batch = subprocess.Popen([py, "-m", "scenarios.batch", str(local_batch[2]), "--out", str(out), "--scheduler",
-                                  address, "--quiet", "--no-report"], cwd=REPO, env=_env(),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        killed = None
-        deadline = time.time() + 90
-        with client:
-            while killed is None and time.time() < deadline and batch.poll() is None:
-                busy = {w: keys for w, keys in client.processing().items() if keys}
-                if busy:
-                    victim = next(iter(busy))
-                    pid = client.run(os.getpid, workers=[victim])[victim]
-                    os.kill(pid, signal.SIGKILL)
-                    killed = pid
-                time.sleep(0.05)
-        assert killed is not None, "no scenario was seen running"
-        assert batch.wait(timeout=180) == 1  # the deliberately bad scenario still fails; nothing else does
-        cat = pd.read_parquet(out / "tb" / "catalogue.parquet")
-        assert set(cat.loc[cat["status"] == "ok", "scenario"]) == {"tb-grid-000", "tb-grid-001", "tb-mc-000"}
-        pd.testing.assert_frame_equal(_kpi_view(cat), _kpi_view(local_batch[0].catalogue))
-    finally:
-        if batch is not None and batch.poll() is None:
-            batch.kill()
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    with _external_cluster(nanny=False) as address:
+        try:
+            out = tmp_path / "out"
+            batch = subprocess.Popen([sys.executable, "-m", "scenarios.batch", str(local_batch[2]), "--out", str(out),
+                                      "--scheduler", address, "--quiet", "--no-report"], cwd=REPO, env=_env(),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            killed = None
+            deadline = time.time() + 90
+            with Client(address, timeout="5s") as client:
+                while killed is None and time.time() < deadline and batch.poll() is None:
+                    busy = [w for w, keys in client.processing().items() if keys]
+                    if busy:
+                        killed = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                        os.kill(killed, signal.SIGKILL)
+                    time.sleep(0.05)
+            assert killed is not None, "no scenario was seen running"
+            assert batch.wait(timeout=180) == 1  # the deliberately bad scenario still fails; nothing else does
+            cat = pd.read_parquet(out / "tb" / "catalogue.parquet")
+            assert set(cat.loc[cat["status"] == "ok", "scenario"]) == {"tb-grid-000", "tb-grid-001", "tb-mc-000"}
+            pd.testing.assert_frame_equal(_kpi_view(cat), _kpi_view(local_batch[0].catalogue))
+        finally:
+            if batch is not None and batch.poll() is None:
+                batch.kill()
 
 
 # -- the report's calculations --------------------------------------------------------------------------------
