@@ -97,7 +97,8 @@ class CascadeResult:
 
     ``kpis``: unserved_energy_mwh, unserved_water_m3, people_hours_without_water,
     peak_people_without_water, people_hours_without_power, peak_people_without_power,
-    extra_vehicle_hours, restoration_time_h (per layer and overall: hours from the first outage until
+    extra_vehicle_hours (more total travel time in the disrupted hours, plus ``UNSERVED_TRIP_H`` per trip
+    left without a path), restoration_time_h (per layer and overall: hours from the first outage until
     every service is back to normal; ``inf`` when not within the day)."""
 
     base: CoupledResult
