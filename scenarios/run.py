@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 
 from twin import load_berkane
-from twin.cascade import CoupledResult, required_demand, run_cascade, simulate_coupled
+from twin.cascade import (
+    CoupledResult,
+    load_multipliers,
+    pv_availability,
+    required_demand,
+    run_cascade,
+    simulate_coupled,
+)
 from twin.coupled import CoupledTwin
 from twin.energy import Grid
 from twin.transport import assign_traffic
@@ -62,24 +69,6 @@ class RunResult:
 
 
 # -- inputs of the day-ahead schedule ---------------------------------------------------------------------------
-
-def _class_multipliers(tw: CoupledTwin, hours: int) -> np.ndarray:
-    """(loads, hours) multipliers of the grid's static loads (the summer peak at 21 h) by their class split."""
-    info, ld = tw.bus_info, tw.grid.load[tw.grid.load["in_service"]]
-    shares = info.reindex(ld["bus"])[[c for c in info.columns if c.startswith("share_")]].fillna(0.0).to_numpy()
-    cols = [c for c in info.columns if c.startswith("share_")]
-    ref = tw.meta.get("load_reference", {})
-    prof = tw.series.iloc[:hours]
-    out = np.zeros((len(ld), hours))
-    coupled = set(tw.coupling_of("pump")["bus"]) | set(tw.coupling_of("plant")["bus"])
-    for j, col in enumerate(cols):
-        cls = col.removeprefix("share_")
-        if cls == "facility":  # pumping and treatment come from the water works; other facility loads stay
-            out += (shares[:, j] * ~ld["bus"].isin(coupled).to_numpy())[:, None]
-        else:
-            out += shares[:, j][:, None] * (prof[cls].to_numpy() / float(ref.get(cls, 1.0) or 1.0))[None, :]
-    return out
-
 
 def water_works_of(tw: CoupledTwin, hours: int):
     """The water works as flexible loads (:class:`solvers.WaterWorks`) from the twin: storages and pumping
@@ -157,7 +146,7 @@ def dispatch_inputs(tw: CoupledTwin, hours: int) -> tuple[Grid, Any, Any]:
     g = tw.grid.copy()
     snaps = pd.DatetimeIndex(tw.snapshots[:hours])
     ld = g.load[g.load["in_service"]]
-    mult = _class_multipliers(tw, hours)
+    mult = load_multipliers(tw, hours)
     loads = pd.DataFrame((ld["p_mw"].to_numpy()[:, None] * mult).T, index=snaps, columns=ld.index)
     plant_bus = tw.coupling_of("plant")["bus"]
     if len(plant_bus):
@@ -168,13 +157,9 @@ def dispatch_inputs(tw: CoupledTwin, hours: int) -> tuple[Grid, Any, Any]:
     price = tw.series["price_mad_kwh"].to_numpy()[:hours] * 1000.0
     cost = {gid: (price if str(row.get("kind", "")) == "grid" else np.zeros(hours)) for gid, row in gen.iterrows()}
     g.set_series("generator.marginal_cost", pd.DataFrame(cost, index=snaps))
-    avail = {}
-    for gid, row in gen.iterrows():
-        if str(row.get("kind", "")) == "pv":
-            col = "pv_plant_pu" if "PLANT" in str(gid).upper() else "pv_rooftop_pu"
-            avail[gid] = tw.series[col].to_numpy()[:hours]
-    if avail:
-        g.set_series("generator.p_max_pu", pd.DataFrame(avail, index=snaps))
+    avail = pv_availability(tw, hours)
+    if len(avail.columns):
+        g.set_series("generator.p_max_pu", avail.set_axis(snaps))
     return g, water_works_of(tw, hours), _ev_charging_of(tw, hours)
 
 
@@ -185,11 +170,8 @@ def _kpis(sc: Scenario, tw: CoupledTwin, day: CoupledResult, hours: int, cascade
     e, w = day.energy, day.water
     price = tw.series["price_mad_kwh"].to_numpy()[:hours]
     imp = (e["generation_mw"] - e["pv_mw"]).to_numpy()
-    pv_avail = 0.0
-    for gid, row in tw.grid.generator.iterrows():
-        if str(row.get("kind", "")) == "pv":
-            col = "pv_plant_pu" if "PLANT" in str(gid).upper() else "pv_rooftop_pu"
-            pv_avail += float(row["p_max_mw"]) * tw.series[col].to_numpy()[:hours]
+    avail = pv_availability(tw, hours)
+    pv_avail = (avail * tw.grid.generator.loc[avail.columns, "p_max_mw"].to_numpy()).sum(axis=1).to_numpy()
     rationing = float(tw.meta.get("water_rationing", 1.0))
     pressures = day.district_pressure
     k = {

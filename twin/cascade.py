@@ -40,7 +40,7 @@ from .water import HydraulicWarning, WaterNetwork, simulate_hydraulics
 from .water.schedule import schedule_network, set_link_status
 
 __all__ = ["Outage", "CoupledResult", "CascadeResult", "simulate_coupled", "run_cascade", "required_demand",
-           "ev_uncontrolled_mw"]
+           "ev_uncontrolled_mw", "load_multipliers", "pv_availability"]
 
 SERVICE_SHARE = 0.5  # a junction receiving less than half its demand counts its people as without water [E]
 UNSERVED_TRIP_H = 1.0  # vehicle-hours lost per trip that has no open path (not made, or made another way) [E]
@@ -335,6 +335,37 @@ def ev_uncontrolled_mw(twin: CoupledTwin, ev_share: float | None = None) -> pd.D
     return out
 
 
+def load_multipliers(twin: CoupledTwin, hours: int) -> np.ndarray:
+    """(in-service loads × hours) factors on the grid's static loads (the summer peak at the hour
+    ``twin.meta['load_reference']`` describes): each class share × its hourly profile relative to that hour;
+    facility shares stay at 1 except at the buses of pumps and plants, whose power comes from the water side
+    (hydraulic result or water-works schedule)."""
+    info, ld = twin.bus_info, twin.grid.load[twin.grid.load["in_service"]]
+    cols = [c for c in info.columns if c.startswith("share_")]
+    shares = info.reindex(ld["bus"])[cols].fillna(0.0).to_numpy()
+    ref = twin.meta.get("load_reference", {})
+    prof = twin.series.iloc[:hours]
+    coupled = set(twin.coupling_of("pump")["bus"]) | set(twin.coupling_of("plant")["bus"])
+    out = np.zeros((len(ld), hours))
+    for j, col in enumerate(cols):
+        cls = col.removeprefix("share_")
+        if cls == "facility":
+            out += (shares[:, j] * ~ld["bus"].isin(coupled).to_numpy())[:, None]
+        elif cls in prof:
+            out += shares[:, j][:, None] * (prof[cls].to_numpy() / float(ref.get(cls, 1.0) or 1.0))[None, :]
+    return out
+
+
+def pv_availability(twin: CoupledTwin, hours: int) -> pd.DataFrame:
+    """(hours × PV generator ids) availability (p.u. of p_max_mw): the plant profile for generators named
+    ``*PLANT*``, the rooftop profile for the others."""
+    gen = twin.grid.generator
+    pv = gen.index[gen["kind"].astype(str) == "pv"]
+    cols = {g: twin.series["pv_plant_pu" if "PLANT" in str(g).upper() else "pv_rooftop_pu"].to_numpy()[:hours]
+            for g in pv}
+    return pd.DataFrame(cols, index=twin.snapshots[:hours], columns=pv)
+
+
 # -- the coupled day ------------------------------------------------------------------------------------------
 
 def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours: int | None = None,
@@ -417,7 +448,6 @@ def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours
     district_pressure = pressure.loc[:, in_district].T.groupby(tag[in_district].to_numpy()).min().T
     district_pressure.index = idx
     # 3. electricity: loads per hour, power flow
-    prof = twin.series.iloc[:T]
     info = twin.bus_info
     ev = ev_uncontrolled_mw(twin) if ev_charging_mw is None else ev_charging_mw
     if ev_charging_mw is not None:
@@ -425,23 +455,13 @@ def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours
     if storage_mw is not None:
         twin.check_series(storage_mw, "storage_mw", T)
     loads = g.load[g.load["in_service"]]
-    shares = info.reindex(loads["bus"])[[c for c in info.columns if c.startswith("share_")]].fillna(0.0)
-    shares.index = loads.index
-    coupled_buses = set(pumps["bus"]) | set(plants["bus"])
+    multipliers = load_multipliers(twin, T)
+    pv_pu = pv_availability(twin, T)
     rows_e = []
     t0 = time.perf_counter()
     for h in range(T):
         gh = g.copy()
-        mult = np.zeros(len(loads))
-        ref = twin.meta.get("load_reference", {})  # class multipliers at the hour the static loads describe
-        for cls in ("residential", "commercial", "industry", "lighting"):
-            col = f"share_{cls}"
-            if col in shares:
-                mult += shares[col].to_numpy() * float(prof[cls].iloc[h]) / float(ref.get(cls, 1.0) or 1.0)
-        if "share_facility" in shares:  # facility loads at coupled buses are replaced by their computed power
-            fac = shares["share_facility"].to_numpy()
-            keep = ~loads["bus"].isin(coupled_buses).to_numpy()
-            mult += fac * keep
+        mult = multipliers[:, h]
         ld = gh.load.copy()
         ld.loc[loads.index, "p_mw"] = loads["p_mw"].to_numpy() * mult
         ld.loc[loads.index, "q_mvar"] = loads["q_mvar"].to_numpy() * mult
@@ -470,10 +490,7 @@ def simulate_coupled(twin: CoupledTwin, *, outages: Iterable[Outage] = (), hours
             ld = pd.concat([ld, pd.DataFrame(new, index=[f"coupled_{b}" for b, _p in extra.items() if _p != 0.0])])
         gh.load = ld
         gen = gh.generator.copy()
-        for gid, row in gen.iterrows():
-            if str(row.get("kind", "")) == "pv":
-                col = "pv_plant_pu" if "PLANT" in str(gid).upper() else "pv_rooftop_pu"
-                gen.loc[gid, "p_mw"] = float(row["p_max_mw"]) * float(prof[col].iloc[h])
+        gen.loc[pv_pu.columns, "p_mw"] = gen.loc[pv_pu.columns, "p_max_mw"].to_numpy() * pv_pu.iloc[h].to_numpy()
         dead = dead_by_hour[h]
         gen.loc[gen["bus"].isin(dead) | gen.index.isin(gens_out_by_hour[h]), "in_service"] = False
         gh.generator = gen
