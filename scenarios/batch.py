@@ -13,13 +13,16 @@ A batch file (YAML, unknown keys rejected) names a base scenario and generators 
 Every generated scenario has a stable name ``<batch>-<kind>-<index>`` and records its parameters.
 
 The runner submits one task per scenario to a Dask cluster (a ``LocalCluster`` by default, or the scheduler
-at ``--scheduler ADDRESS``: the same code path).  Each task runs :func:`scenarios.run_scenario` in a child
-Python process (``python -m scenarios.batch``) and waits for it with the per-scenario timeout: a child can
-be killed cleanly on a timeout, whatever it is doing (a solver in C code does not see signals or thread
-flags), it works in Dask's daemonic worker processes (which ``multiprocessing`` refuses to fork from), and a
-crash of the child (segfault, memory) is a failed record, not a lost worker.  The price is a Python start and
-a twin load per scenario (about 1 s).  Exceptions, timeouts and crashes come back as failed records; a
-lost worker is retried (``retries``) by resubmitting the scenario.
+at ``--scheduler ADDRESS``: the same code path).  Each task runs :func:`scenarios.run_scenario` in its worker
+thread's scenario process (:class:`ScenarioProcess`, ``python -m scenarios.batch --serve``), a long-lived
+child that waits for it with the per-scenario timeout: it can be killed cleanly on a timeout, whatever it is
+doing (a solver in C code does not see signals or thread flags), it works in Dask's daemonic worker
+processes (which ``multiprocessing`` refuses to fork from), and a crash (segfault, memory) is a failed
+record, not a lost worker.  Living on, it keeps a :class:`~scenarios.reuse.ReuseCache`: the worker's
+scenarios share the base twins, the pump schedules and water works of identical water networks, and the
+day-ahead models of one structure, re-solved in place (same results as separate runs, tested).  Exceptions,
+timeouts and crashes come back as failed records (a timeout or a crash replaces the process); a lost
+worker is retried (``retries``) by resubmitting the scenario.
 
 Results are keyed by the scenario's content hash: the run folders (``<out>/<batch>/runs/<name>-<hash>``) are
 written atomically by ``run_scenario``, and a rerun reads the complete ones instead of running them again, so
@@ -31,14 +34,19 @@ and at the end, followed by the comparison report ``report.html`` (:mod:`scenari
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import io
 import itertools
 import json
 import math
 import os
+import select
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -56,7 +64,7 @@ from twin.atomic import atomic_write_bytes
 from .loading import ScenarioError, load_scenario, scenario_hash
 from .schema import KPI_NAMES, Scenario
 
-try:  # POSIX: the peak memory of the scenario processes
+try:  # POSIX: the peak memory of a scenario process
     import resource
 except ImportError:  # pragma: no cover
     resource = None
@@ -141,6 +149,8 @@ class BatchSpec(_Strict):
     ensembles: Ensembles | None = None
     timeout_s: float | None = Field(None, gt=0.0, description="per-scenario wall-clock limit (s)")
     retries: int = Field(1, ge=0, le=10, description="resubmissions of a scenario whose worker was lost")
+    reuse: bool = Field(True, description="scenarios of a worker share base twins, pump schedules and day-ahead "
+                                          "models (scenarios.reuse); false: each run computes everything")
     _root: Path = PrivateAttr(default_factory=Path.cwd)
 
     @model_validator(mode="after")
@@ -347,7 +357,7 @@ def expand_batch(spec: BatchSpec) -> list[BatchItem]:
     return items
 
 
-# -- one task: run_scenario in a child process ------------------------------------------------------------------
+# -- one task: run_scenario in a long-lived child process --------------------------------------------------------
 
 def _child_env() -> dict[str, str]:
     """The environment of a child run: this package importable whatever the worker's folder."""
@@ -357,58 +367,202 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def run_isolated(scenario: dict, runs_dir: str, timeout_s: float | None = None) -> dict[str, Any]:
-    """Run one scenario (its JSON dict) in a child Python process, at most ``timeout_s`` seconds; return a
-    record: status ``ok`` (hash, KPIs, timings, reused) or ``failed`` / ``timeout`` (error, traceback)."""
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="twin-batch-") as tmp:
-        src, dst = Path(tmp) / "scenario.json", Path(tmp) / "result.json"
-        src.write_text(json.dumps(scenario))
-        cmd = [sys.executable, "-m", "scenarios.batch", "--run-one", str(src), str(dst), str(runs_dir)]
+class ScenarioProcess:
+    """A child Python process (``python -m scenarios.batch --serve``) that runs scenarios one after another
+    with one :class:`~scenarios.reuse.ReuseCache`, so that a worker's scenarios share base twins, pump
+    schedules and day-ahead models; one per Dask worker thread.
+
+    It keeps what a process per scenario gave: a timeout can always kill it (a solver in C code does not see
+    signals or thread flags), it works in Dask's daemonic worker processes (which ``multiprocessing`` refuses
+    to fork from), and a crash (segfault, memory) is a failed record, not a lost worker.  After a timeout or a
+    crash the next scenario starts a new process; after ``max_runs`` scenarios, or once its peak memory passes
+    ``max_rss_mb``, it is replaced too (a cache never grows without bound).  Requests and records are JSON
+    lines on its stdin and on a private copy of its stdout; whatever it prints goes to a log whose last lines
+    explain a crash."""
+
+    def __init__(self, max_runs: int = 200, max_rss_mb: float = 4096.0):
+        self.max_runs, self.max_rss_mb = int(max_runs), float(max_rss_mb)
+        self.proc: subprocess.Popen | None = None
+        self.runs = 0
+        self._log: Any = None
+        self._buf = b""
+
+    def _start(self) -> None:
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-m", "scenarios.batch", "--serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._log, env=_child_env())
+        self.runs, self._buf = 0, b""
+
+    def _log_tail(self, lines: int = 8) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return "\n".join(self._log.read().decode(errors="replace").strip().splitlines()[-lines:])
+
+    def _read_line(self, timeout_s: float | None) -> bytes | None:
+        """One record line; b"" when the process ended; None at the timeout."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], wait)
+            if not ready:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b""
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line
+
+    def run(self, scenario: dict, runs_dir: str, timeout_s: float | None = None, reuse: bool = True
+            ) -> dict[str, Any]:
+        """Run one scenario (its JSON dict) within ``timeout_s`` seconds, with the process's reuse cache or
+        (``reuse=False``) without; return its record: status ``ok`` (hash, KPIs, timings, reused) or ``failed``
+        / ``timeout`` (error, traceback), with ``wall_s``, the process's ``peak_rss_mb`` and ``reused_parts``
+        (what this run took from earlier ones)."""
+        t0 = time.perf_counter()
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self._start()
+        self._log.seek(0)
+        self._log.truncate()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=_child_env())
-        except subprocess.TimeoutExpired:
-            return {"status": "timeout", "error": f"timed out after {timeout_s:g} s", "traceback": "",
-                    "wall_s": time.perf_counter() - t0}
-        if dst.exists():
-            rec = json.loads(dst.read_text())
+            req = {"scenario": scenario, "runs_dir": str(runs_dir), "reuse": bool(reuse)}
+            self.proc.stdin.write(json.dumps(req).encode() + b"\n")
+            self.proc.stdin.flush()
+            line = self._read_line(timeout_s)
+        except (BrokenPipeError, OSError):
+            line = b""
+        if line is None:
+            self.close(kill=True)
+            rec = {"status": "timeout", "error": f"timed out after {timeout_s:g} s", "traceback": ""}
+        elif not line:
+            code = self.proc.wait()
+            how = f"signal {-code}" if code < 0 else f"code {code}"
+            rec = {"status": "failed", "error": f"the scenario process ended ({how}) with no result",
+                   "traceback": self._log_tail()}
+            self.close()
+        if not line:  # the process died mid-run: remove the temporary run folder it was writing, if any
+            for tmp in Path(runs_dir).glob(f".{scenario.get('name', '')}-*"):
+                shutil.rmtree(tmp, ignore_errors=True)
         else:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-            rec = {"status": "failed", "error": f"the run's process ended with code {proc.returncode} and no result",
-                   "traceback": tail}
-    rec["wall_s"] = time.perf_counter() - t0
-    if resource is not None:  # the largest resident set of this worker's scenario processes so far (MB)
-        rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    return rec
+            rec = json.loads(line)
+            self.runs += 1
+            if self.runs >= self.max_runs or float(rec.get("peak_rss_mb", 0.0)) > self.max_rss_mb:
+                self.close()
+        rec["wall_s"] = time.perf_counter() - t0
+        return rec
+
+    def close(self, kill: bool = False) -> None:
+        """End the process (closing its stdin ends it between scenarios; ``kill``: at once)."""
+        if self.proc is not None:
+            if kill:
+                self.proc.kill()
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
-def _run_one_main(src: str, dst: str, runs_dir: str) -> int:
-    """The child: run the scenario in ``src`` (JSON), write the record to ``dst`` atomically."""
+_LOCAL = threading.local()
+_ALL_PROCESSES: list[ScenarioProcess] = []
+
+
+def _thread_process() -> ScenarioProcess:
+    """This thread's scenario process (made on first use, ended when this Python ends)."""
+    proc = getattr(_LOCAL, "process", None)
+    if proc is None:
+        proc = _LOCAL.process = ScenarioProcess()
+        _ALL_PROCESSES.append(proc)
+    return proc
+
+
+@atexit.register
+def _close_processes() -> None:
+    for proc in _ALL_PROCESSES:
+        with contextlib.suppress(Exception):
+            proc.close()
+
+
+def run_isolated(scenario: dict, runs_dir: str, timeout_s: float | None = None) -> dict[str, Any]:
+    """Run one scenario (its JSON dict) in a new child process, at most ``timeout_s`` seconds; return its
+    record (:meth:`ScenarioProcess.run`)."""
+    proc = ScenarioProcess()
+    try:
+        return proc.run(scenario, runs_dir, timeout_s)
+    finally:
+        proc.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: end this process when the process (thread) that started it ends, so that a worker killed with
+    SIGKILL leaves no scenario running."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent had already gone
+            os._exit(0)
+
+
+def _serve_main() -> int:
+    """The child: read requests (JSON lines) on stdin, run each scenario with one reuse cache, write each
+    record as a JSON line on a private copy of stdout; end at the end of stdin."""
     import warnings
 
+    from .reuse import ReuseCache
     from .run import run_scenario
 
-    try:
-        sc = Scenario.model_validate(json.loads(Path(src).read_text()))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # solver warnings land in the run's messages
-            res = run_scenario(sc, runs_dir, report=False)
-        doc = json.loads((res.path / "kpis.json").read_text())  # what is stored, as a rerun would read it
-        rec = {"status": "ok", "hash": res.hash, "path": res.path.name, "kpis": doc["kpis"],
-               "timings": doc.get("timings", {}), "reused": res.reused, "error": "", "traceback": ""}
-    except Exception as exc:  # every failure is a record; the batch goes on
-        tb = traceback.format_exc().strip().splitlines()
-        rec = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": "\n".join(tb[-6:])}
-    atomic_write_bytes(dst, json.dumps(rec).encode())
-    return 0
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # what the solvers print (C code included) goes to the log, never into the records
+    _die_with_parent()
+    cache = ReuseCache()
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return 0
+        req = json.loads(line)
+        before = cache.summary()
+        try:
+            sc = Scenario.model_validate(req["scenario"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # solver warnings land in the run's messages
+                res = run_scenario(sc, req["runs_dir"], report=False, cache=cache if req.get("reuse", True) else None)
+            doc = json.loads((res.path / "kpis.json").read_text())  # what is stored, as a rerun would read it
+            rec = {"status": "ok", "hash": res.hash, "path": res.path.name, "kpis": doc["kpis"],
+                   "timings": doc.get("timings", {}), "reused": res.reused, "error": "", "traceback": ""}
+        except Exception as exc:  # every failure is a record; the batch goes on
+            tb = traceback.format_exc().strip().splitlines()
+            rec = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": "\n".join(tb[-6:])}
+        if resource is not None:  # this process's peak resident memory so far (MB; Linux reports kB)
+            rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        after = cache.summary()
+        rec["reused_parts"] = ",".join(k for k, v in after.items() if v["hits"] > before.get(k, {}).get("hits", 0))
+        try:
+            out.write(json.dumps(rec).encode() + b"\n")
+            out.flush()
+        except BrokenPipeError:
+            return 0
 
 
-def _task(scenario: dict, runs_dir: str, timeout_s: float | None) -> dict[str, Any]:
-    """The Dask task: one isolated run (module docstring); never raises for a scenario's own failure.  The
-    record names the worker that ran it."""
+def _task(scenario: dict, runs_dir: str, timeout_s: float | None, reuse: bool = True) -> dict[str, Any]:
+    """The Dask task: the scenario in this worker thread's scenario process (module docstring); never raises
+    for a scenario's own failure.  The record names the worker that ran it."""
     from dask.distributed import get_worker
 
-    rec = run_isolated(scenario, runs_dir, timeout_s)
+    rec = _thread_process().run(scenario, runs_dir, timeout_s, reuse)
     try:
         rec["worker"] = get_worker().address
     except ValueError:  # called outside a worker
@@ -425,7 +579,7 @@ def _record_row(item: BatchItem, digest: str, rec: dict[str, Any]) -> dict[str, 
     row.update(status=rec["status"], error=rec.get("error", ""), traceback=rec.get("traceback", ""),
                reused=bool(rec.get("reused", False)), attempts=int(rec.get("attempts", 1)),
                wall_s=float(rec.get("wall_s", math.nan)), peak_rss_mb=float(rec.get("peak_rss_mb", math.nan)),
-               run=rec.get("path", ""), worker=rec.get("worker", ""))
+               run=rec.get("path", ""), worker=rec.get("worker", ""), reused_parts=rec.get("reused_parts", ""))
     kpis = rec.get("kpis") or {}
     for k in KPI_NAMES:
         v = kpis.get(k)
@@ -440,14 +594,14 @@ def catalogue_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    for col in ("scenario", "hash", "kind", "status", "error", "traceback", "run", "worker"):
+    for col in ("scenario", "hash", "kind", "status", "error", "traceback", "run", "worker", "reused_parts"):
         df[col] = df[col].astype(str)
     params = [c for c in df.columns if c.startswith("param_")]
     for col in params:
         if df[col].map(lambda v: isinstance(v, str)).any():
             df[col] = df[col].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
     head = ["scenario", "hash", "kind", "index", *params, "status", "error", "traceback", "reused", "attempts",
-            "wall_s", "peak_rss_mb", "run", "worker", *KPI_NAMES]
+            "wall_s", "peak_rss_mb", "run", "worker", "reused_parts", *KPI_NAMES]
     return df[head + [c for c in df.columns if c not in head]].reset_index(drop=True)
 
 
@@ -504,8 +658,9 @@ def run_batch(spec: BatchSpec | str | os.PathLike, out_dir: str | os.PathLike = 
               scheduler: str | None = None, workers: int | None = None, progress: Progress | None = None,
               report: bool = True) -> BatchResult:
     """Run every scenario of a batch on Dask (module docstring) and write ``out_dir/<batch>/``: ``runs/``,
-    ``catalogue.parquet`` and ``report.html``.  Complete runs are reused; ``progress(state)`` gets counts
-    (done, failed, running, remaining, total) and ``eta_s`` after each result."""
+    ``catalogue.parquet`` and ``report.html``.  Complete runs are reused, failed ones run again, and the
+    half-written folders of an interrupted batch are removed first (one batch per output folder at a time);
+    ``progress(state)`` gets counts (done, failed, running, remaining, total) and ``eta_s`` after each result."""
     t_start = time.perf_counter()
     spec = spec if isinstance(spec, BatchSpec) else load_batch(spec)
     items = expand_batch(spec)
@@ -514,6 +669,12 @@ def run_batch(spec: BatchSpec | str | os.PathLike, out_dir: str | os.PathLike = 
     runs = folder / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     cat_path = folder / "catalogue.parquet"
+    messages: list[str] = []
+    stale = [p for p in runs.iterdir() if p.name.startswith(".") and p.is_dir()]
+    for p in stale:  # half-written run folders of a killed batch (one batch per output folder at a time)
+        shutil.rmtree(p, ignore_errors=True)
+    if stale:
+        messages.append(f"removed {len(stale)} half-written run folder(s) of an interrupted batch")
     order = [it.name for it in items]
     by_name = {it.name: it for it in items}
     rows: dict[str, dict] = {}
@@ -525,7 +686,6 @@ def run_batch(spec: BatchSpec | str | os.PathLike, out_dir: str | os.PathLike = 
         else:
             todo.append(it)
     counts = {"total": len(items), "reused": len(rows), "done": len(rows), "failed": 0}
-    messages: list[str] = []
     say = progress or (lambda _state: None)
 
     def state(running: int) -> dict[str, Any]:
@@ -538,6 +698,10 @@ def run_batch(spec: BatchSpec | str | os.PathLike, out_dir: str | os.PathLike = 
     if todo:
         from dask.distributed import as_completed
 
+        # the task by reference to the importable module, also under ``python -m scenarios.batch`` (where this
+        # module is __main__ and cloudpickle would pickle the function by value with its thread-local globals)
+        from scenarios.batch import _task as task
+
         client, cluster = _open_client(scheduler, workers, len(todo))
         try:
             slots = max(1, sum(client.nthreads().values()))
@@ -545,8 +709,8 @@ def run_batch(spec: BatchSpec | str | os.PathLike, out_dir: str | os.PathLike = 
 
             def submit(it: BatchItem):
                 key = f"{it.name}-{hashes[it.name]}-a{attempts[it.name]}"
-                fut = client.submit(_task, it.scenario.model_dump(mode="json"), str(runs.resolve()), spec.timeout_s,
-                                    pure=False, retries=0, key=key)
+                fut = client.submit(task, it.scenario.model_dump(mode="json"), str(runs.resolve()), spec.timeout_s,
+                                    spec.reuse, pure=False, retries=0, key=key)
                 return fut
 
             futures = {submit(it): it.name for it in todo}
@@ -638,10 +802,10 @@ def run_batch_cli(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scenarios.batch SPEC [...]`` (as ``twin batch``), or ``--run-one SRC DST RUNS`` (a child run)."""
+    """``python -m scenarios.batch SPEC [...]`` (as ``twin batch``), or ``--serve`` (a scenario process)."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--run-one"]:
-        return _run_one_main(*argv[1:4])
+    if argv[:1] == ["--serve"]:
+        return _serve_main()
     args = add_batch_arguments(argparse.ArgumentParser(prog="twin batch")).parse_args(argv)
     try:
         return run_batch_cli(args)

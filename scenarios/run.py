@@ -18,6 +18,7 @@ Steps (each an analysis the scenario may leave out):
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -48,6 +49,7 @@ from twin.water import simulate_hydraulics
 
 from .apply import apply_scenario
 from .loading import ScenarioError, check_against_twin, parse_scenario, scenario_hash
+from .reuse import ReuseCache
 from .schema import KPI_NAMES, Scenario
 
 __all__ = ["run_scenario", "RunResult", "dispatch_inputs", "water_works_of"]
@@ -70,11 +72,15 @@ class RunResult:
 
 # -- inputs of the day-ahead schedule ---------------------------------------------------------------------------
 
-def water_works_of(tw: CoupledTwin, hours: int):
+def water_works_of(tw: CoupledTwin, hours: int, cache: ReuseCache | None = None):
     """The water works as flexible loads (:class:`solvers.WaterWorks`) from the twin: storages and pumping
     stations as described by ``twin.meta['water_works']``, volumes from the tanks' geometry, each station's
     specific energy (kWh/m³, treatment included for the plant's lift) and capacity measured on a normal
-    hydraulic day, each storage's demand the required demand of the districts it serves."""
+    hydraulic day, each storage's demand the required demand of the districts it serves.  With a ``cache``,
+    computed once per content of the water network, the coupling and ``hours``."""
+    if cache is not None:
+        key = (tw.water, tw.meta["water_works"], tw.coupling_of("plant"), list(tw.snapshots[:hours]), hours)
+        return copy.copy(cache.result("water_works", key, lambda: water_works_of(tw, hours)))
     from solvers import WaterWorks
 
     ww = tw.meta["water_works"]
@@ -139,7 +145,7 @@ def _ev_charging_of(tw: CoupledTwin, hours: int):
     return EVCharging(hubs=hubs, sessions=ses, unserved_cost=2000.0)
 
 
-def dispatch_inputs(tw: CoupledTwin, hours: int) -> tuple[Grid, Any, Any]:
+def dispatch_inputs(tw: CoupledTwin, hours: int, cache: ReuseCache | None = None) -> tuple[Grid, Any, Any]:
     """The grid with its time series for the day-ahead schedule (loads by class profile without the
     pumping and treatment loads the water works schedule; imports at the time-of-use price in MAD/MWh;
     PV availability), the water works and the EV charging."""
@@ -160,7 +166,7 @@ def dispatch_inputs(tw: CoupledTwin, hours: int) -> tuple[Grid, Any, Any]:
     avail = pv_availability(tw, hours)
     if len(avail.columns):
         g.set_series("generator.p_max_pu", avail.set_axis(snaps))
-    return g, water_works_of(tw, hours), _ev_charging_of(tw, hours)
+    return g, water_works_of(tw, hours, cache), _ev_charging_of(tw, hours)
 
 
 # -- the run ----------------------------------------------------------------------------------------------------
@@ -229,10 +235,14 @@ def _links_peak(tw: CoupledTwin, outages, hour: int, rel_gap: float) -> pd.DataF
 
 def run_scenario(scenario: Scenario | str | os.PathLike, out_dir: str | os.PathLike = "runs", *,
                  hours: int | None = None, progress: Progress | None = None, overwrite: bool = False,
-                 base: CoupledTwin | None = None, report: bool = True) -> RunResult:
+                 base: CoupledTwin | None = None, report: bool = True,
+                 cache: ReuseCache | None = None) -> RunResult:
     """Run a scenario (a :class:`Scenario` or the path of its YAML file) end to end and write its run folder
     ``out_dir/<name>-<hash>``; return its KPIs.  ``hours`` shortens the day (tests); ``progress(step,
-    fraction)`` is called as the steps go; an existing complete run folder is reused unless ``overwrite``."""
+    fraction)`` is called as the steps go; an existing complete run folder is reused unless ``overwrite``.
+    ``cache``: what earlier scenarios of this process computed and this one can reuse
+    (:class:`~scenarios.reuse.ReuseCache`: base twins, pump schedules, day-ahead models re-solved in place);
+    the results are those of a run without it."""
     t_start = time.perf_counter()
     say = progress or (lambda _step, _frac: None)
     text, source = None, "<scenario>"
@@ -249,7 +259,7 @@ def run_scenario(scenario: Scenario | str | os.PathLike, out_dir: str | os.PathL
         sc = sc.model_copy(update={"hours": int(hours), "options": sc.options.model_copy(update={
             "peak_hours": [h for h in sc.options.peak_hours if h < hours] or [hours - 1]})})
     say("load twin", 0.02)
-    twin = base if base is not None else load_berkane(sc.season)
+    twin = base if base is not None else cache.base_twin(sc.season) if cache is not None else load_berkane(sc.season)
     check_against_twin(sc, twin, source, text)
     digest = scenario_hash(sc, twin.meta.get("manifest"))
     out = Path(out_dir)
@@ -269,9 +279,9 @@ def run_scenario(scenario: Scenario | str | os.PathLike, out_dir: str | os.PathL
         t0 = time.perf_counter()
         from solvers import DispatchOptions, solve_day_ahead
 
-        g, works, ev = dispatch_inputs(tw, H)
-        sched = solve_day_ahead(g, works, ev, DispatchOptions(network="angle", cyclic_storage=False,
-                                                              end_soc_at_least_start=True))
+        g, works, ev = dispatch_inputs(tw, H, cache)
+        opts = DispatchOptions(network="angle", cyclic_storage=False, end_soc_at_least_start=True)
+        sched = cache.day_ahead(g, works, ev, opts) if cache is not None else solve_day_ahead(g, works, ev, opts)
         timings["dispatch_s"] = time.perf_counter() - t0
         idx = tw.snapshots[:H]
         ev_mw = sched.ev_charging.reindex(columns=tw.coupling_of("ev_hub")["element"]).fillna(0.0)
@@ -293,9 +303,10 @@ def run_scenario(scenario: Scenario | str | os.PathLike, out_dir: str | os.PathL
         from solvers import PumpScheduleError, PumpScheduleOptions, solve_pump_schedule
 
         try:
-            pump = solve_pump_schedule(tw.water, PumpScheduleOptions(
-                tariff=tw.series["price_mad_kwh"].to_numpy()[:H], horizon_s=H * 3600,
-                iterations=sc.options.pump_schedule_rounds))
+            popts = PumpScheduleOptions(tariff=tw.series["price_mad_kwh"].to_numpy()[:H], horizon_s=H * 3600,
+                                        iterations=sc.options.pump_schedule_rounds)
+            pump = (cache.result("pump_schedule", (tw.water, popts), lambda: solve_pump_schedule(tw.water, popts))
+                    if cache is not None else solve_pump_schedule(tw.water, popts))
             pump_status = pump.status
             tables["pump_schedule"] = pump.status.set_axis(tw.snapshots[:H])
             tables["tank_bounds"] = pump.tank_bounds[["min_level_m", "max_level_m"]]

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from twin.digest import content_digest
 from twin.energy import Grid
 
 from .dispatch import (
@@ -63,11 +64,44 @@ from .dispatch import (
     DispatchSolution,
     DispatchState,
     build_dispatch_model,
+    dispatch_structure,
+    refresh_dispatch,
     solve_dispatch,
 )
+from .highs_route import HighsModel
 
 __all__ = ["WaterWorks", "EVCharging", "DayAheadSchedule", "solve_day_ahead", "build_day_ahead_model",
-           "ev_sessions_from_arrivals"]
+           "ev_sessions_from_arrivals", "day_ahead_structure", "resolve_day_ahead"]
+
+RowBounds = tuple[np.ndarray, np.ndarray]  # the HiGHS instance's current row bounds (lower, upper)
+
+
+def _one_row_each(h: HighsModel, cons) -> np.ndarray:
+    rows = [h.rows_of(c) for c in cons]
+    if any(len(r) != 1 for r in rows):
+        raise DispatchInputError("a constraint of the model spans several rows: rebuild it instead of refreshing")
+    return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def _columns(h: HighsModel, vars_) -> np.ndarray:
+    """Columns of the variables (-1 for a fixed variable the compiler eliminated)."""
+    return np.array([h._col.get(id(v), -1) for v in vars_], dtype=np.int64)
+
+
+def _refresh(h: HighsModel, now: RowBounds, old_rows: list, new_rows: list, new_cols: list, what: str) -> None:
+    """Set the row bounds ``new_rows`` [(rows, lower, upper)] after checking that the rows hold the bounds the
+    old numbers give (``old_rows``; a formula or orientation that differed from the compiler's would be caught
+    here, not solved wrong), then the column bounds ``new_cols`` [(columns, lower, upper)]."""
+    lo_now, hi_now = now
+    for (rows, lo, hi) in old_rows:
+        if not (np.allclose(lo_now[rows], lo, rtol=1e-9, atol=1e-7) and np.allclose(hi_now[rows], hi, rtol=1e-9,
+                                                                                     atol=1e-7)):
+            raise DispatchInputError(f"{what}: the model's rows do not hold the expected bounds: rebuild it")
+    for (rows, lo, hi) in new_rows:
+        h.set_row_bounds(rows, lo, hi)
+    for (cols, lo, hi) in new_cols:
+        keep = cols >= 0
+        h.set_col_bounds(cols[keep], np.asarray(lo, float)[keep], np.asarray(hi, float)[keep])
 
 
 def _bus_positions(d: DispatchData, buses: pd.Series, what: str) -> np.ndarray:
@@ -180,6 +214,55 @@ class WaterWorks:
             m.water_raw_limit = pyo.Constraint(lim, rule=lambda _m, j: sum(
                 float(d.hours[t]) * m.water_flow[j, t] for t in range(T)) <= float(cap[j]))
 
+    def _numbers(self, d: DispatchData) -> dict[str, np.ndarray]:
+        st, tr, T = self.storages, self.transfers, d.T
+        K, J = len(st), len(tr)
+        demand = np.zeros((K, T))
+        demand[st.index.get_indexer(self.demand_m3h.columns)] = self.demand_m3h.to_numpy(float).T
+        v0 = st["v_init_m3"].to_numpy(float)
+        vend = st["v_end_m3"].to_numpy(float) if "v_end_m3" in st else v0.copy()
+        return {"qmin": tr["q_min_m3h"].to_numpy(float) if "q_min_m3h" in tr else np.zeros(J),
+                "qmax": tr["q_max_m3h"].to_numpy(float), "vmin": st["v_min_m3"].to_numpy(float),
+                "vmax": st["v_max_m3"].to_numpy(float), "v0": v0, "vend": np.where(np.isnan(vend), v0, vend),
+                "demand": demand,
+                "cap": tr["max_volume_m3"].to_numpy(float) if "max_volume_m3" in tr else np.full(J, np.nan)}
+
+    def _bounds(self, m: pyo.ConcreteModel, d: DispatchData, h: HighsModel) -> tuple[list, list]:
+        """(rows, lower, upper) of the balances, end levels, allowances and held volumes and (columns, lower,
+        upper) of flows, volumes and shortages, from this object's numbers (module docstring)."""
+        n, T = self._numbers(d), d.T
+        K, J = len(self.storages), len(self.transfers)
+        kt = [(k, t) for k in range(K) for t in range(T)]
+        jt = [(j, t) for j in range(J) for t in range(T)]
+        rhs = np.array([(n["v0"][k] if t == 0 else 0.0) - float(d.hours[t]) * n["demand"][k, t] for k, t in kt])
+        rows = [(_one_row_each(h, (m.water_balance[k] for k in kt)), rhs, rhs)]
+        end = np.minimum(n["vend"], n["vmax"])
+        rows.append((_one_row_each(h, (m.water_end[k] for k in range(K))), end, np.full(K, np.inf)))
+        if hasattr(m, "water_raw_limit") and len(m.water_raw_limit):
+            lim = list(m.water_raw_limit.keys())
+            rows.append((_one_row_each(h, (m.water_raw_limit[j] for j in lim)), np.full(len(lim), -np.inf),
+                         n["cap"][lim]))
+        if self.follow_demand:
+            held = np.array([n["v0"][k] for k, _t in kt])
+            rows.append((_one_row_each(h, (m.water_hold[k] for k in kt)), held, held))
+        short_hi = n["demand"].ravel() if self.shortage_cost is not None else np.zeros(K * T)
+        cols = [(_columns(h, (m.water_flow[j] for j in jt)), np.repeat(n["qmin"], T), np.repeat(n["qmax"], T)),
+                (_columns(h, (m.water_volume[k] for k in kt)), np.repeat(n["vmin"], T), np.repeat(n["vmax"], T)),
+                (_columns(h, (m.water_shortage[k] for k in kt)), np.zeros(K * T), short_hi)]
+        return rows, cols
+
+    def refresh(self, m: pyo.ConcreteModel, d: DispatchData, h: HighsModel, new: WaterWorks, now: RowBounds) -> None:
+        """Take the numbers of ``new`` — the same storages, transfers and structure (:func:`day_ahead_structure`)
+        — into the solved model in place: demands (m³/h), volume bounds and initial/end volumes (m³), transfer
+        capacities (m³/h) and allowances (m³)."""
+        new._check(d)
+        if not (new.storages.index.equals(self.storages.index) and new.transfers.index.equals(self.transfers.index)):
+            raise DispatchInputError("water works: the storages or transfers differ from the model's")
+        old_rows, _ = self._bounds(m, d, h)
+        self.storages, self.transfers, self.demand_m3h = new.storages, new.transfers, new.demand_m3h
+        new_rows, new_cols = self._bounds(m, d, h)
+        _refresh(h, now, old_rows, new_rows, new_cols, "water works")
+
     def injections(self, m: pyo.ConcreteModel, d: DispatchData, t: int):
         J = len(self.transfers)
         cols = [m.water_flow[j, t] for j in range(J)]
@@ -268,6 +351,42 @@ class EVCharging:
                     m.ev_charge[int(s), t].fix(float(p))
                     room[hub_pos[s], t] -= p
                     left -= p * d.hours[t]
+
+    def _bounds(self, m: pyo.ConcreteModel, d: DispatchData, h: HighsModel) -> tuple[list, list]:
+        """(rows, lower, upper) of the energy and hub rows and (columns, lower, upper) of the charging powers,
+        from this object's numbers (module docstring)."""
+        ses, hubs = self.sessions, self.hubs
+        n = len(ses)
+        energy = ses["energy_mwh"].to_numpy(float)
+        due = ses["energy_min_mwh"].to_numpy(float) if "energy_min_mwh" in ses else energy
+        rows = [(_one_row_each(h, (m.ev_energy[s] for s in range(n))), np.minimum(due, energy), np.full(n, np.inf)),
+                (_one_row_each(h, (m.ev_energy_max[s] for s in range(n))), np.full(n, -np.inf), energy)]
+        keys = list(m.ev_hub_limit.keys())
+        cap = hubs["p_max_mw"].to_numpy(float)
+        rows.append((_one_row_each(h, (m.ev_hub_limit[k] for k in keys)), np.full(len(keys), -np.inf),
+                     np.array([cap[hub] for hub, _t in keys])))
+        pmax = ses["p_max_mw"].to_numpy(float)
+        pairs = list(m.ev_charge.keys())
+        cols = [(_columns(h, (m.ev_charge[k] for k in pairs)), np.zeros(len(pairs)),
+                 np.array([pmax[s] for s, _t in pairs]))]
+        return rows, cols
+
+    def refresh(self, m: pyo.ConcreteModel, d: DispatchData, h: HighsModel, new: EVCharging, now: RowBounds) -> None:
+        """Take the numbers of ``new`` — the same hubs and sessions with the same windows
+        (:func:`day_ahead_structure`) — into the solved model in place: session energies (MWh) and powers (MW),
+        hub limits (MW)."""
+        same = (new.hubs.index.equals(self.hubs.index) and new.sessions.index.equals(self.sessions.index)
+                and new.sessions[["hub", "arrival_h", "departure_h"]].equals(
+                    self.sessions[["hub", "arrival_h", "departure_h"]]))
+        if not same:
+            raise DispatchInputError("EV charging: the hubs or sessions differ from the model's")
+        neg = new.sessions.index[(new.sessions["energy_mwh"] < 0) | (new.sessions["p_max_mw"] < 0)]
+        if len(neg):
+            raise DispatchInputError(f"EV session {neg[0]!r}: energy_mwh and p_max_mw must be >= 0")
+        old_rows, _ = self._bounds(m, d, h)
+        self.hubs, self.sessions = new.hubs, new.sessions
+        new_rows, new_cols = self._bounds(m, d, h)
+        _refresh(h, now, old_rows, new_rows, new_cols, "EV charging")
 
     def injections(self, m: pyo.ConcreteModel, d: DispatchData, t: int):
         ss = self._by_t.get(t, [])
@@ -379,7 +498,61 @@ def solve_day_ahead(grid: Grid, water: WaterWorks | None = None, ev: EVCharging 
     """Build and solve the joint day-ahead schedule (module docstring) and return its tables.
     ``initial_state``: storage charge and unit states handed over (rolling horizons)."""
     dm = build_day_ahead_model(grid, water, ev, options, flexible=flexible, initial_state=initial_state)
-    sol = solve_dispatch(dm)
+    return _schedule(dm, grid, solve_dispatch(dm))
+
+
+def day_ahead_structure(grid: Grid, water: WaterWorks | None = None, ev: EVCharging | None = None,
+                        options: DispatchOptions | None = None, *, flexible: bool = True,
+                        initial_state: DispatchState | None = None) -> str:
+    """A digest (hex) of what shapes the joint model's matrix.  Two problems with equal digests differ only in
+    numbers that :func:`resolve_day_ahead` changes in place: those of :func:`solvers.dispatch.refresh_dispatch`,
+    water demands (m³/h), volume bounds (m³), continuous transfers' capacities (m³/h) and allowances (m³), EV
+    session energies (MWh) and powers (MW), hub limits (MW).  Everything else — ids, buses, topology,
+    reactances, efficiencies, specific energies (kWh/m³), arrival windows, costs of shortage — is digested."""
+    parts: list = ["day-ahead", flexible, *dispatch_structure(grid, options or DispatchOptions(), initial_state)]
+    if water is not None:
+        st = water.storages.drop(columns=[c for c in ("v_min_m3", "v_max_m3", "v_init_m3", "v_end_m3")
+                                          if c in water.storages])
+        masked = ["q_min_m3h", "max_volume_m3"] + ([] if water.discrete else ["q_max_m3h"])
+        tr = water.transfers.drop(columns=[c for c in masked if c in water.transfers])
+        allowance = (np.isfinite(water.transfers["max_volume_m3"].to_numpy(float))
+                     if "max_volume_m3" in water.transfers else None)
+        parts += ["water", st, tr, allowance, list(map(str, water.demand_m3h.columns)), water.demand_m3h.index,
+                  water.shortage_cost, water.discrete, water.follow_demand or not flexible, water.name]
+    if ev is not None:
+        if ev.as_soon_as_possible or not flexible:  # charging fixed from the energies: every number shapes it
+            parts += ["ev", ev.hubs, ev.sessions]
+        else:
+            parts += ["ev", ev.hubs.drop(columns=["p_max_mw"]), ev.sessions[["hub", "arrival_h", "departure_h"]],
+                      ev.unserved_cost, ev.name]
+    return content_digest(*parts)
+
+
+def resolve_day_ahead(dm: DispatchModel, grid: Grid, water: WaterWorks | None = None, ev: EVCharging | None = None,
+                      *, warm: bool = False) -> DayAheadSchedule:
+    """Solve another day-ahead problem of the same structure (equal :func:`day_ahead_structure` digests) on the
+    model ``dm`` built and solved before: its numbers are changed in place and HiGHS re-solves, nothing is
+    rebuilt.  ``warm=False`` (default) solves from scratch, which gives exactly what a new model gives;
+    ``warm=True`` starts from the last basis (faster on large models; a degenerate problem may then end at
+    another optimal vertex of equal cost).  On an error the model may be part-updated: rebuild it."""
+    wext = next((e for e in dm.extensions if isinstance(e, WaterWorks)), None)
+    eext = next((e for e in dm.extensions if isinstance(e, EVCharging)), None)
+    if (water is None) != (wext is None) or (ev is None) != (eext is None):
+        raise DispatchInputError("resolve_day_ahead: the water works / EV charging differ from the model's")
+    if dm.highs is None or dm.model is None:
+        raise DispatchInputError("resolve_day_ahead needs a model solved once with keep_model=True")
+    lp = dm.highs.highs.getLp()
+    now = (np.asarray(lp.row_lower_, float), np.asarray(lp.row_upper_, float))
+    refresh_dispatch(dm, grid)
+    if wext is not None:
+        wext.refresh(dm.model, dm.data, dm.highs, water, now)
+    if eext is not None:
+        eext.refresh(dm.model, dm.data, dm.highs, ev, now)
+    return _schedule(dm, grid, solve_dispatch(dm, warm=warm))
+
+
+def _schedule(dm: DispatchModel, grid: Grid, sol: DispatchSolution) -> DayAheadSchedule:
+    """The schedule's tables from a solved joint model."""
     d, h, m = dm.data, dm.highs, dm.model
     idx = sol.generation.index
     T = d.T

@@ -64,6 +64,7 @@ from twin.energy.sensitivity import DCSensitivity
 from .highs_route import HighsModel, SolveStatus
 
 __all__ = ["DispatchOptions", "DispatchState", "DispatchData", "DispatchModel", "DispatchSolution",
+           "dispatch_structure", "refresh_dispatch",
            "build_dispatch_model", "solve_dispatch", "update_dispatch", "DispatchInputError"]
 
 
@@ -794,6 +795,85 @@ def update_dispatch(dm: DispatchModel, *, load: pd.DataFrame | None = None, p_ma
         h.set_costs(cols, (vals * d.hours[None, :]).ravel())
 
 
+# -- the same structure with other numbers (sweeps re-solve one model) -----------------------------------------
+
+#: grid columns and series whose values :func:`refresh_dispatch` changes in place (the others shape the matrix)
+REFRESHABLE = {"load": ("p_mw", "q_mvar"), "storage": ("p_max_mw", "e_max_mwh", "soc_init"),
+               "series": ("load.p_mw", "generator.p_max_pu", "generator.marginal_cost", "storage.inflow_mw")}
+
+
+def _free_generators(grid: Grid, opts: DispatchOptions) -> pd.Series:
+    """In-service generators whose capacity only bounds their output: no commitment and no ramp limits
+    (their p̲ and p̄ enter ramp rows and commitment rows as coefficients)."""
+    gens = grid.generator[grid.generator["in_service"]]
+    committed = gens["committable"].astype(bool) & opts.unit_commitment
+    ramped = np.isfinite(gens["ramp_up_mw_h"].to_numpy(float)) | np.isfinite(gens["ramp_down_mw_h"].to_numpy(float))
+    return pd.Series(~committed.to_numpy() & ~ramped, index=gens.index)
+
+
+def dispatch_structure(grid: Grid, options: DispatchOptions | None = None,
+                       initial_state: DispatchState | None = None) -> list:
+    """What shapes the dispatch model's matrix, as data to digest (:func:`twin.digest.content_digest`): every
+    table and series of the grid with the values :func:`refresh_dispatch` changes blanked — loads, storage
+    power, energy and initial charge, the capacity of generators without commitment or ramp limits, the
+    availability, marginal-cost, load and inflow series (their ids and snapshots stay) — and the options."""
+    opts = options or DispatchOptions()
+    parts: list = [opts, initial_state, "snapshots", grid.snapshots]
+    free = _free_generators(grid, opts)
+    for name, df in grid.tables():
+        masked = list(REFRESHABLE.get(name, ()))
+        if name == "generator":
+            frame = df.copy()
+            rows = free.index[free.to_numpy()]
+            frame.loc[rows, ["p_max_mw", "p_min_mw"]] = 0.0
+            parts += [name, frame]
+            continue
+        parts += [name, df.drop(columns=[c for c in masked if c in df.columns])]
+    for name in sorted(grid.series):
+        df = grid.series[name]
+        parts += [name, (list(map(str, df.columns)), df.index) if name in REFRESHABLE["series"] else df]
+    return parts
+
+
+def refresh_dispatch(dm: DispatchModel, grid: Grid) -> None:
+    """Give a solved model the numbers of ``grid`` — a grid of the same structure (equal
+    :func:`dispatch_structure` digests) — in place: demand (MW), generator capacity (MW, generators without
+    commitment or ramp limits), availability and marginal costs, storage power (MW), energy (MWh), initial
+    charge and inflows.  The next :func:`solve_dispatch` solves the new problem without rebuilding the Pyomo
+    model or the HiGHS instance."""
+    if dm.highs is None:
+        raise DispatchInputError("refresh_dispatch needs a model solved once (solve_dispatch(model))")
+    d, h, ix = dm.data, dm.highs, dm.index
+    new = prepare_dispatch_data(grid, dm.options, dm.initial_state)
+    for what in ("gen_ids", "load_ids", "sto_ids", "bus_ids", "branch_ids"):
+        if not getattr(new, what).equals(getattr(d, what)):
+            raise DispatchInputError(f"refresh_dispatch: the grid's {what[:-4]} ids differ from the model's")
+    if not np.array_equal(new.hours, d.hours):
+        raise DispatchInputError("refresh_dispatch: the snapshots differ from the model's")
+    free = _free_generators(grid, dm.options).to_numpy()
+    if not np.array_equal(new.p_nom[~free], d.p_nom[~free]):
+        raise DispatchInputError("refresh_dispatch: a generator with commitment or ramp limits changed capacity")
+    d.p_nom[:] = new.p_nom
+    d.p_max[:] = new.p_max
+    d.p_min[:] = new.p_min
+    cols = ix.cols["p"][free]
+    keep = cols >= 0
+    h.set_col_bounds(cols[keep], new.p_min[free][keep], new.p_max[free][keep])
+    frame = pd.DataFrame
+    update_dispatch(dm, load=frame(new.demand.T, index=d.snapshots, columns=d.load_ids),
+                    marginal_cost=frame(new.cost.T, index=d.snapshots, columns=d.gen_ids))
+    if len(d.sto_ids):
+        d.sto_p[:] = new.sto_p
+        d.sto_e[:] = new.sto_e
+        T = d.T
+        for fam, hi in (("charge", new.sto_p), ("discharge", new.sto_p), ("soc", new.sto_e)):
+            c = ix.cols[fam]
+            ok = c >= 0
+            h.set_col_bounds(c[ok], np.zeros(int(ok.sum())), np.repeat(hi[:, None], T, axis=1)[ok])
+        update_dispatch(dm, inflow=frame(new.sto_inflow.T, index=d.snapshots, columns=d.sto_ids),
+                        soc_init=None if dm.options.cyclic_storage else pd.Series(new.sto_soc0, index=d.sto_ids))
+
+
 @dataclass
 class DispatchSolution:
     """Solution tables (rows = snapshots, columns = element ids) and the objective with its breakdown."""
@@ -818,8 +898,10 @@ class DispatchSolution:
                 "shed_mwh": float(self.shed.to_numpy().sum()), "timings": self.timings}
 
 
-def solve_dispatch(grid_or_model: Grid | DispatchModel, options: DispatchOptions | None = None) -> DispatchSolution:
-    """Build (if given a grid) and solve the dispatch with HiGHS; return the solution tables."""
+def solve_dispatch(grid_or_model: Grid | DispatchModel, options: DispatchOptions | None = None, *,
+                   warm: bool = True) -> DispatchSolution:
+    """Build (if given a grid) and solve the dispatch with HiGHS; return the solution tables.  A model solved
+    before is re-solved from its last basis (``warm``) or from scratch (:meth:`HighsModel.solve`)."""
     dm = grid_or_model if isinstance(grid_or_model, DispatchModel) else build_dispatch_model(grid_or_model, options)
     if dm.highs is None:
         with _no_gc():  # the compiler allocates many small objects: the collector cost ~40 % of the hand-over
@@ -829,7 +911,7 @@ def solve_dispatch(grid_or_model: Grid | DispatchModel, options: DispatchOptions
         if not dm.options.keep_model:  # results and updates use the index: the Pyomo objects can go
             dm.model = None
             dm.highs.release_components()
-    status = dm.highs.solve(mip_gap=dm.options.mip_gap)
+    status = dm.highs.solve(mip_gap=dm.options.mip_gap, warm=warm)
     if not status.optimal:
         raise DispatchInputError(f"the dispatch is {status.status.lower()}: " + _diagnose(dm))
     return _solution(dm, status)

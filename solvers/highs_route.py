@@ -153,13 +153,18 @@ class HighsModel:
         """Row positions of a constraint (two for a ranged constraint)."""
         return self._rows.get(id(con), [])
 
-    def solve(self, mip_gap: float | None = None, mip_duals: bool = True) -> SolveStatus:
+    def solve(self, mip_gap: float | None = None, mip_duals: bool = True, warm: bool = True) -> SolveStatus:
         """Solve (a MILP when the model has integer variables, to ``mip_gap``).  After a MILP, with
-        ``mip_duals``, the integers are fixed at their optimum and the LP re-solved for duals (prices)."""
+        ``mip_duals``, the integers are fixed at their optimum and the LP re-solved for duals (prices).
+        A re-solve starts from the last basis (``warm``) or from scratch (``warm=False``: the same answer as a
+        new instance of the same LP, whatever was solved before; degenerate LPs have several optimal
+        vertices, and a warm start may end at another one)."""
         t0 = time.perf_counter()
         if mip_gap is not None:
             self.highs.setOptionValue("mip_rel_gap", float(mip_gap))
-        if self._solved and not self.integer.any():
+        if self._solved and not warm:
+            self.highs.clearSolver()
+        elif self._solved and not self.integer.any():
             # warm re-solve: restart from the last basis with Devex pricing (HiGHS' default dual steepest edge
             # would first compute exact weights for every row of a non-slack basis: seconds on case1354pegase)
             basis = self.highs.getBasis()

@@ -267,6 +267,7 @@ def test_a_killed_batch_resumes_to_the_results_of_an_uninterrupted_one(local_bat
     runs = out / "tb" / "runs"
     assert all((p / "kpis.json").exists() for p in runs.iterdir() if not p.name.startswith("."))
     resumed = run_batch(spec, out, workers=2, report=False)
+    assert not [p.name for p in runs.iterdir() if p.name.startswith(".")]  # no half-written folder left
     done_before = set(killed.loc[killed["status"] == "ok", "scenario"])
     assert set(resumed.catalogue.loc[resumed.catalogue["reused"], "scenario"]) >= done_before
     pd.testing.assert_frame_equal(_kpi_view(resumed.catalogue), _kpi_view(local_batch[0].catalogue))
