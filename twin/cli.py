@@ -217,6 +217,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return importlib.import_module("scenarios.batch").run_batch_cli(args)
 
 
+def _cmd_api(argv: list[str]) -> int:
+    """``twin serve …`` and ``twin keys …``: the HTTP API's own command line (the upper layer, imported here)."""
+    import importlib
+
+    return importlib.import_module("scenarios.api.cli").main(argv, prog="twin")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twin", description="Berkane Twin: digital twin of Berkane's "
                                 "electricity, water and road networks.")
@@ -278,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--no-report", action="store_true", help="skip the HTML comparison report")
     bt.add_argument("--quiet", action="store_true", help="no progress display")
     bt.set_defaults(func=_cmd_batch)
+    # `serve` and `keys` are parsed by scenarios.api.cli (main() hands them over); listed here for --help
+    sub.add_parser("serve", help="start the HTTP API (OGC API - Processes; `twin serve --help`)")
+    sub.add_parser("keys", help="create, revoke or list the HTTP API's keys (`twin keys --help`)")
     sc = sub.add_parser("schema", help="show the declared schema of a component table")
     sc.add_argument("table", help="energy: bus, line, transformer, generator, generator_cost, load, shunt, storage; "
                     "water: junction, demand, reservoir, tank, pipe, pump, valve; "
@@ -287,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["serve"], ["keys"]):
+        return _cmd_api(argv)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
