@@ -853,9 +853,7 @@ def refresh_dispatch(dm: DispatchModel, grid: Grid) -> None:
     free = _free_generators(grid, dm.options).to_numpy()
     if not np.array_equal(new.p_nom[~free], d.p_nom[~free]):
         raise DispatchInputError("refresh_dispatch: a generator with commitment or ramp limits changed capacity")
-    d.p_nom[:] = new.p_nom
-    d.p_max[:] = new.p_max
-    d.p_min[:] = new.p_min
+    d.p_nom, d.p_max, d.p_min = new.p_nom.copy(), new.p_max.copy(), new.p_min.copy()  # writable (pandas 3: views)
     cols = ix.cols["p"][free]
     keep = cols >= 0
     h.set_col_bounds(cols[keep], new.p_min[free][keep], new.p_max[free][keep])
@@ -863,8 +861,7 @@ def refresh_dispatch(dm: DispatchModel, grid: Grid) -> None:
     update_dispatch(dm, load=frame(new.demand.T, index=d.snapshots, columns=d.load_ids),
                     marginal_cost=frame(new.cost.T, index=d.snapshots, columns=d.gen_ids))
     if len(d.sto_ids):
-        d.sto_p[:] = new.sto_p
-        d.sto_e[:] = new.sto_e
+        d.sto_p, d.sto_e = new.sto_p.copy(), new.sto_e.copy()
         T = d.T
         for fam, hi in (("charge", new.sto_p), ("discharge", new.sto_p), ("soc", new.sto_e)):
             c = ix.cols[fam]

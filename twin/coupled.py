@@ -161,8 +161,9 @@ class CoupledTwin:
             feats += _lines(self.water[t], "water", t, nodes_ll, "node1", "node2")
         road_ll = self.roads.node[["lon", "lat"]]
         feats += _points(self.roads.node, "roads", "node")
-        links = self.roads.link.join(self.road_links, how="left", rsuffix="_meta") if len(self.road_links) \
-            else self.roads.link
+        meta = self.road_links
+        meta = meta.rename(columns={c: f"{c}_meta" for c in meta.columns if c in self.roads.link.columns})
+        links = self.roads.link.join(meta, how="left") if len(meta) else self.roads.link
         feats += _lines(links, "roads", "link", road_ll, "from_node", "to_node")
         feats += _points(self.districts, "district", "district")
         feats += _points(self.facilities, "facility", "facility")

@@ -73,6 +73,7 @@ class ElementCatalogue:
     tank_capacity_m3: dict[str, float]
     pv_rating_mw: dict[str, float]
     link_capacity_veh_h: dict[str, float]
+    feeders: frozenset[str] = frozenset()  # the feeder ids among the feeder_load elements (not branches, loads)
 
 
 @lru_cache(maxsize=1)
@@ -111,7 +112,8 @@ def catalogue() -> ElementCatalogue:
     return ElementCatalogue(bounds=bounds, tank_area_m2={str(k): float(v) for k, v in area.items()},
                             tank_capacity_m3={str(k): float(area[k] * tank.at[k, "max_level_m"]) for k in tank.index},
                             pv_rating_mw={str(k): float(v) for k, v in pv["p_max_mw"].items()},
-                            link_capacity_veh_h={str(k): float(v) for k, v in cap.items()})
+                            link_capacity_veh_h={str(k): float(v) for k, v in cap.items()},
+                            feeders=frozenset(feeder[feeder.str.startswith("F_")]))
 
 
 def _check(m: Measurement, cat: ElementCatalogue, now: datetime) -> tuple[float | None, str, str]:
@@ -177,11 +179,13 @@ def iso_epoch(t: float) -> str:
 
 def state_kpis(latest: list[dict[str, Any]], cat: ElementCatalogue) -> dict[str, Any]:
     """KPIs of the latest values: stored water (m³, % of the measured tanks' capacity, and of all tanks), feeder
-    load (MW, the sum of the measured elements' latest values), PV output (MW, % of the measured generators'
+    load (MW, the sum of the measured feeders' latest values: branches and loads, which lie within feeders,
+    are counted apart so that nothing is counted twice), PV output (MW, % of the measured generators'
     rating), count-weighted v/c of the counted links and the most loaded one; ``None`` where nothing is
     measured."""
     by = {k: [r for r in latest if r["kind"] == k] for k in KINDS}
     tanks = by["tank_level"]
+    feeders = [r for r in by["feeder_load"] if r["element"] in cat.feeders]
     vol = sum(cat.tank_area_m2[r["element"]] * r["value"] for r in tanks if r["element"] in cat.tank_area_m2)
     cap_measured = sum(cat.tank_capacity_m3.get(r["element"], 0.0) for r in tanks)
     cap_all = sum(cat.tank_capacity_m3.values())
@@ -198,8 +202,9 @@ def state_kpis(latest: list[dict[str, Any]], cat: ElementCatalogue) -> dict[str,
         "tank_volume_m3": vol if tanks else None,
         "tank_fill_percent_measured": 100.0 * vol / cap_measured if tanks and cap_measured > 0 else None,
         "tank_capacity_all_m3": cap_all,
-        "feeder_elements_measured": len(by["feeder_load"]),
-        "feeder_load_mw": sum(r["value"] for r in by["feeder_load"]) if by["feeder_load"] else None,
+        "feeders_measured": len(feeders),
+        "feeder_load_mw": sum(r["value"] for r in feeders) if feeders else None,
+        "branch_or_load_elements_measured": len(by["feeder_load"]) - len(feeders),
         "pv_generators_measured": len(pv),
         "pv_output_mw": pv_mw if pv else None,
         "pv_output_percent_of_rating": 100.0 * pv_mw / pv_rating if pv and pv_rating > 0 else None,

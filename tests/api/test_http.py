@@ -313,6 +313,13 @@ def test_measurements_and_state(service, run):
     assert k["tank_fill_percent_measured"] == pytest.approx(100 * 4.0 / 6.0)
     assert k["feeder_load_mw"] == pytest.approx(3.5) and k["pv_output_mw"] == pytest.approx(6.5)
     assert k["count_weighted_v_c"] == pytest.approx(250 / 500)
+    # a load of feeder F_N1 measured on its own is not added to the feeders' load (it lies within the feeder)
+    r = run.post("/state/measurements", json={"measurements": [
+        {"kind": "feeder_load", "element": "P_D15_01", "time": t, "value": 0.2}]})
+    assert r.status_code == 200, r.text
+    k = run.get("/state").json()["kpis"]
+    assert k["feeder_load_mw"] == pytest.approx(3.5) and k["feeders_measured"] == 1
+    assert k["branch_or_load_elements_measured"] == 1
     # a newer value replaces the state
     r = run.post("/state/measurements", json={"measurements": [
         {"kind": "tank_level", "element": "T_S1", "time": "2026-01-10T09:00:00+01:00", "value": 5.0}]})
@@ -345,3 +352,30 @@ def test_access_log_is_json_without_secrets(service, run):
     for key in service.keys.values():
         assert key.split(".")[1] not in text
     assert "Bearer" not in text
+
+
+def test_jobs_run_on_a_dask_scheduler(tmp_path, external_dask_cluster):
+    """``twin serve --scheduler ADDRESS``: a job is a task of the external cluster (its key is in the
+    scheduler's task prefixes) and its results come back through the store."""
+    from dask.distributed import Client
+
+    from .conftest import Service
+
+    with external_dask_cluster() as address:
+        svc = Service(tmp_path / "data", "--scheduler", address, "--workers", "1")
+        svc.data_dir.mkdir(parents=True)
+        svc.start()
+        try:
+            with svc.client(svc.key("run")) as c:
+                r = c.post("/processes/power-flow/execution", json={"inputs": {"case": "berkane-summer"}},
+                           headers={"Prefer": "respond-async"})
+                assert r.status_code == 201, r.text
+                job = wait_job(c, r.json()["jobID"], timeout_s=120)
+                assert job["status"] == "successful", job
+                res = c.get(f"/jobs/{job['jobID']}/results").json()
+                assert res["converged"] is True and len(res["buses"]) == 163
+            with Client(address, timeout="5s") as client:
+                prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+            assert "twin-api" in prefixes
+        finally:
+            svc.stop()

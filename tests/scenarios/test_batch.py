@@ -4,10 +4,8 @@ worker processes, a killed and resumed batch, failure isolation, the catalogue a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -180,56 +178,11 @@ def test_a_rerun_reuses_every_finished_run(local_batch, tmp_path):
     pd.testing.assert_frame_equal(_kpi_view(again.catalogue), _kpi_view(res.catalogue))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _external_cluster(nanny: bool = True):
-    """A Dask scheduler and two single-thread workers started as separate processes on localhost; yields the
-    scheduler address once both workers are in, stops everything on exit."""
+def test_a_batch_on_an_external_scheduler_with_two_worker_processes(local_batch, tmp_path, capsys,
+                                                                    external_dask_cluster):
     from dask.distributed import Client
 
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    py = sys.executable
-    procs = [subprocess.Popen([py, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
-    try:
-        for _ in range(2):
-            procs.append(subprocess.Popen([py, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                                           "--nworkers" if nanny else "--no-nanny", *(["1"] if nanny else []),
-                                           "--no-dashboard", "--host", "127.0.0.1"],
-                                          cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.time() + 60
-        while True:
-            try:
-                with Client(address, timeout="5s") as c:
-                    c.wait_for_workers(2, timeout=max(1.0, deadline - time.time()))
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
-        yield address
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
-def test_a_batch_on_an_external_scheduler_with_two_worker_processes(local_batch, tmp_path, capsys):
-    from dask.distributed import Client
-
-    with _external_cluster() as address:
+    with external_dask_cluster() as address:
         with Client(address, timeout="5s") as c:
             workers = set(c.scheduler_info()["workers"])
         args = add_batch_arguments(argparse.ArgumentParser()).parse_args(
@@ -273,14 +226,14 @@ def test_a_killed_batch_resumes_to_the_results_of_an_uninterrupted_one(local_bat
     pd.testing.assert_frame_equal(_kpi_view(resumed.catalogue), _kpi_view(local_batch[0].catalogue))
 
 
-def test_a_worker_killed_mid_task_does_not_lose_its_scenario(local_batch, tmp_path):
+def test_a_worker_killed_mid_task_does_not_lose_its_scenario(local_batch, tmp_path, external_dask_cluster):
     """Two external workers (no nanny: the process is the worker); once a scenario is running, its worker is
     killed with SIGKILL; the scheduler hands the task to the surviving worker and the batch ends with every
     result of the uninterrupted run."""
     from dask.distributed import Client
 
     batch = None
-    with _external_cluster(nanny=False) as address:
+    with external_dask_cluster(nanny=False) as address:
         try:
             out = tmp_path / "out"
             batch = subprocess.Popen([sys.executable, "-m", "scenarios.batch", str(local_batch[2]), "--out", str(out),
