@@ -34,6 +34,13 @@ __all__ = ["ReuseCache"]
 T = TypeVar("T")
 
 
+class _Failure:
+    """A kept exception (:meth:`ReuseCache.result`)."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
 class ReuseCache:
     """Per-process reuse of base twins, pump schedules, reference hydraulic days and day-ahead models (module
     docstring).  ``max_results``: results kept (least recently used dropped first); ``max_models``: day-ahead
@@ -61,20 +68,32 @@ class ReuseCache:
             self._count("twin", True)
         return self._twins[season]
 
-    def result(self, kind: str, key_parts: tuple, compute: Callable[[], T]) -> T:
-        """The value of ``compute()`` for inputs whose content is ``key_parts``, computed once (an exception is
-        not kept: the next call computes again)."""
+    def result(self, kind: str, key_parts: tuple, compute: Callable[[], T],
+               errors: tuple[type[BaseException], ...] = ()) -> T:
+        """The value of ``compute()`` for inputs whose content is ``key_parts``, computed once.  An exception of
+        a type in ``errors`` (one the inputs determine, e.g. an infeasible schedule) is kept and raised again
+        for the same inputs; any other is not kept (the next call computes again)."""
         key = kind + ":" + content_digest(*key_parts)
         if key in self._results:
             self._results.move_to_end(key)
             self._count(kind, True)
-            return self._results[key]
-        value = compute()
+            value = self._results[key]
+            if isinstance(value, _Failure):
+                raise value.error.with_traceback(None)
+            return value
+        self._count(kind, False)
+        try:
+            value = compute()
+        except errors as exc:
+            self._keep(key, _Failure(exc))
+            raise
+        self._keep(key, value)
+        return value
+
+    def _keep(self, key: str, value: Any) -> None:
         self._results[key] = value
         while len(self._results) > self.max_results:
             self._results.popitem(last=False)
-        self._count(kind, False)
-        return value
 
     def day_ahead(self, grid, water, ev, options):
         """The joint day-ahead schedule (:func:`solvers.solve_day_ahead`), on a model of the same structure

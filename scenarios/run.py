@@ -305,7 +305,8 @@ def run_scenario(scenario: Scenario | str | os.PathLike, out_dir: str | os.PathL
         try:
             popts = PumpScheduleOptions(tariff=tw.series["price_mad_kwh"].to_numpy()[:H], horizon_s=H * 3600,
                                         iterations=sc.options.pump_schedule_rounds)
-            pump = (cache.result("pump_schedule", (tw.water, popts), lambda: solve_pump_schedule(tw.water, popts))
+            pump = (cache.result("pump_schedule", (tw.water, popts), lambda: solve_pump_schedule(tw.water, popts),
+                                 errors=(PumpScheduleError,))
                     if cache is not None else solve_pump_schedule(tw.water, popts))
             pump_status = pump.status
             tables["pump_schedule"] = pump.status.set_axis(tw.snapshots[:H])

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pandas as pd
+import pytest
 
 from scenarios import Scenario, run_scenario
 from scenarios.batch import ScenarioProcess
@@ -70,3 +71,31 @@ def test_the_scenario_process_reuses_across_scenarios_and_survives_a_crash(tmp_p
     finally:
         proc.close()
     assert proc.proc is None  # closed
+
+
+def test_the_cache_keeps_what_the_inputs_determine_and_forgets_the_oldest():
+    cache = ReuseCache(max_results=2)
+    calls: list[str] = []
+
+    def infeasible():
+        calls.append("infeasible")
+        raise ValueError("no schedule keeps tank T1 within its bounds")
+
+    for _ in range(2):  # an error of a kept type is raised again without recomputing
+        with pytest.raises(ValueError, match="T1"):
+            cache.result("pump_schedule", ("network A",), infeasible, errors=(ValueError,))
+    assert calls == ["infeasible"]
+
+    def transient():
+        calls.append("transient")
+        raise OSError("disk full")
+
+    for _ in range(2):  # any other error is computed again
+        with pytest.raises(OSError):
+            cache.result("pump_schedule", ("network B",), transient, errors=(ValueError,))
+    assert calls.count("transient") == 2
+    assert cache.result("x", (1,), lambda: "one") == "one"
+    assert cache.result("x", (2,), lambda: "two") == "two"  # "network A" is the oldest: dropped
+    assert cache.result("x", (1,), lambda: "again") == "one"
+    assert cache.result("pump_schedule", ("network A",), lambda: "computed now", errors=(ValueError,)) == \
+        "computed now"
